@@ -1,0 +1,65 @@
+# zcopy: a preload library that turns read/write copy loops into
+# sendfile, splice and copy_file_range.  `make` builds everything;
+# `make test` and `make demo` first install any missing Debian package.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib/zcopy
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+# Required flags live apart from CFLAGS so a user's CFLAGS cannot drop them.
+ZC_CFLAGS := -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden $(if $(CI),-Werror)
+PROG_CFLAGS := -std=gnu11 -Wall -Wextra $(if $(CI),-Werror)
+
+LIB_SRC := $(filter-out shim/zcopy.c,$(wildcard shim/*.c))
+LIB_HDR := $(wildcard shim/*.h shim/*.def)
+LIB     := shim/libzcopy.so
+CMD     := shim/zcopy
+
+EXAMPLES := $(patsubst %.c,%,$(wildcard examples/*.c))
+PROGS    := $(patsubst %.c,%,$(filter-out tests/progs/lib%.c,$(wildcard tests/progs/*.c)))
+PROG_LIBS := $(patsubst %.c,%.so,$(wildcard tests/progs/lib*.c))
+
+.PHONY: all test demo install uninstall clean deps
+
+all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
+
+$(LIB): $(LIB_SRC) $(LIB_HDR)
+	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
+
+$(CMD): shim/zcopy.c shim/common.h
+	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ shim/zcopy.c
+
+examples/%: examples/%.c
+	$(CC) $(PROG_CFLAGS) $(CFLAGS) -o $@ $<
+
+tests/progs/lib%.so: tests/progs/lib%.c
+	$(CC) $(PROG_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
+
+# A test program may link one helper library of the same stem (ctor_main + libctor_write).
+tests/progs/%: tests/progs/%.c $(PROG_LIBS)
+	$(CC) $(PROG_CFLAGS) $(CFLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-Ltests/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
+
+comma := ,
+
+deps:
+	@tests/install-deps
+
+test: deps
+	@$(MAKE) -s all
+	@tests/run
+
+demo: deps
+	@$(MAKE) -s all
+	@examples/demo
+
+install: $(LIB) $(CMD)
+	install -D -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libzcopy.so
+	install -D -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/zcopy
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libzcopy.so $(DESTDIR)$(BINDIR)/zcopy
+	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+
+clean:
+	rm -f $(LIB) $(CMD) $(EXAMPLES) $(PROGS) $(PROG_LIBS)

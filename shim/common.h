@@ -1,0 +1,12 @@
+/* Names shared by the zcopy command and libzcopy.so. */
+#ifndef ZCOPY_COMMON_H
+#define ZCOPY_COMMON_H
+
+#define ZCOPY_VERSION "0.1.0"
+
+#define ZCOPY_ENV_MODE      "ZCOPY_MODE"       /* safe | trust | off */
+#define ZCOPY_ENV_MIN_BYTES "ZCOPY_MIN_BYTES"  /* smallest write worth rewriting */
+#define ZCOPY_ENV_STATS     "ZCOPY_STATS"      /* 1 | stderr | path (%p = pid) */
+#define ZCOPY_LIB_NAME      "libzcopy.so"
+
+#endif

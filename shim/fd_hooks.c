@@ -1,0 +1,271 @@
+/* Fd lifecycle hooks.  A new or closed fd number makes any remembered read
+ * on that number stale; forgetting it here is only housekeeping, since
+ * rewrite.c re-checks st_dev/st_ino at every use (closes inside libc, such
+ * as fclose, never reach these hooks).  Also: the program's own fast calls,
+ * passed through and counted, and fork. */
+#include "zcopy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int fresh_fd(int fd)
+{
+    if (fd >= 0 && zc_active())
+        zc_track_forget_fd(fd);  /* touches no errno */
+    return fd;
+}
+
+static int fresh_fd_pair(int r, const int fds[2])
+{
+    if (r == 0) {
+        fresh_fd(fds[0]);
+        fresh_fd(fds[1]);
+    }
+    return r;
+}
+
+/* open's mode argument exists only with O_CREAT or O_TMPFILE. */
+#define NEEDS_MODE(flags) (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE)
+#define MODE_ARG(flags, mode)                \
+    do {                                     \
+        if (NEEDS_MODE(flags)) {             \
+            va_list ap;                      \
+            va_start(ap, flags);             \
+            mode = va_arg(ap, mode_t);       \
+            va_end(ap);                      \
+        }                                    \
+    } while (0)
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    if (!zc_ready())
+        return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+    return fresh_fd(real_openat64(dirfd, path, flags, mode));
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    return openat64(dirfd, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    return openat64(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    MODE_ARG(flags, mode);
+    return openat64(AT_FDCWD, path, flags, mode);
+}
+
+/* The fortified forms reject O_CREAT without a mode: keep that check. */
+EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_openat, dirfd, path, flags, 0);
+    return fresh_fd(real___openat64_2(dirfd, path, flags));
+}
+
+EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    return __openat64_2(dirfd, path, flags);
+}
+
+EXPORT int __open64_2(const char *path, int flags)
+{
+    return __openat64_2(AT_FDCWD, path, flags);
+}
+
+EXPORT int __open_2(const char *path, int flags)
+{
+    return __openat64_2(AT_FDCWD, path, flags);
+}
+
+EXPORT int creat64(const char *path, mode_t mode)
+{
+    return openat64(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+
+EXPORT int creat(const char *path, mode_t mode)
+{
+    return creat64(path, mode);
+}
+
+EXPORT int close(int fd)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_close, fd);
+    if (zc_active() && !zc_depth) {
+        zc_depth++;
+        int saved_errno = errno;
+        zc_proof_forget_file(fd);
+        zc_track_forget_fd(fd);  /* before the number can be reused */
+        errno = saved_errno;
+        zc_depth--;
+    }
+    return real_close(fd);
+}
+
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+    if (!zc_ready() || !real_close_range)
+        return (int)syscall(SYS_close_range, first, last, flags);
+    if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC))
+        zc_track_forget_fds(first, last);
+    return real_close_range(first, last, flags);
+}
+
+EXPORT int dup(int fd)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_dup, fd);
+    return fresh_fd(real_dup(fd));
+}
+
+EXPORT int dup3(int fd, int newfd, int flags)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_dup3, fd, newfd, flags);
+    if (fd != newfd && zc_active())
+        zc_track_forget_fd(newfd);  /* newfd now names another file */
+    return fresh_fd(real_dup3(fd, newfd, flags));
+}
+
+EXPORT int dup2(int fd, int newfd)
+{
+    if (!zc_ready())
+        return fd == newfd ? (int)syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : fd
+                           : (int)syscall(SYS_dup3, fd, newfd, 0);
+    if (fd != newfd && zc_active())
+        zc_track_forget_fd(newfd);
+    return fresh_fd(real_dup2(fd, newfd));
+}
+
+/* fcntl's third argument is an int or a pointer; glibc itself passes it on
+ * as a pointer-sized value, and so do we. */
+static int fcntl_hook(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    if (!zc_ready() || !real)
+        return (int)syscall(SYS_fcntl, fd, cmd, arg);
+    int r = real(fd, cmd, arg);
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        fresh_fd(r);
+    return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_hook(real_fcntl, fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_hook(real_fcntl64, fd, cmd, arg);
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_socket, domain, type, protocol);
+    return fresh_fd(real_socket(domain, type, protocol));
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+    return fresh_fd_pair(real_socketpair(domain, type, protocol, sv), sv);
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_accept4, fd, addr, addrlen, flags);
+    return fresh_fd(real_accept4(fd, addr, addrlen, flags));
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_accept4, fd, addr, addrlen, 0);
+    return fresh_fd(real_accept(fd, addr, addrlen));
+}
+
+EXPORT int pipe2(int fds[2], int flags)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_pipe2, fds, flags);
+    return fresh_fd_pair(real_pipe2(fds, flags), fds);
+}
+
+EXPORT int pipe(int fds[2])
+{
+    return pipe2(fds, 0);
+}
+
+EXPORT pid_t fork(void)
+{
+    if (!zc_ready() || !real_fork)
+        return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);  /* only while resolving */
+    pid_t pid = real_fork();
+    if (pid == 0)
+        zc_stats_reset();  /* the child's summary shows the child's work */
+    return pid;
+}
+
+/* ---- the program's own fast calls ---- */
+
+static ssize_t counted_fast(ssize_t r)
+{
+    zc_stats_add(ZC_PROGRAM_FAST, r);
+    return r;
+}
+
+EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t n)
+{
+    if (!zc_ready())
+        return syscall(SYS_sendfile, out_fd, in_fd, off, n);
+    return counted_fast(real_sendfile64(out_fd, in_fd, off, n));
+}
+
+EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *off, size_t n)
+{
+    return sendfile64(out_fd, in_fd, off, n);
+}
+
+EXPORT ssize_t splice(int fd_in, off64_t *off_in, int fd_out, off64_t *off_out, size_t n, unsigned int flags)
+{
+    if (!zc_ready())
+        return syscall(SYS_splice, fd_in, off_in, fd_out, off_out, n, flags);
+    return counted_fast(real_splice(fd_in, off_in, fd_out, off_out, n, flags));
+}
+
+EXPORT ssize_t copy_file_range(int fd_in, off64_t *off_in, int fd_out, off64_t *off_out, size_t n,
+                               unsigned int flags)
+{
+    if (!zc_ready())
+        return syscall(SYS_copy_file_range, fd_in, off_in, fd_out, off_out, n, flags);
+    return counted_fast(real_copy_file_range(fd_in, off_in, fd_out, off_out, n, flags));
+}

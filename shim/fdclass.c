@@ -1,0 +1,84 @@
+/* What an fd is, asked at the moment of use.  Nothing is cached: fd numbers
+ * are reused by closes no preload sees (fclose, SCM_RIGHTS, syscall()), so
+ * a cached answer could describe another file. */
+#include "zcopy.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
+/* Destinations where an in-kernel transfer writes exactly what write()
+ * would (DESIGN.md rule 4). */
+enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return ZC_SKIP_DEST_OTHER;  /* the plain call reports the errno */
+    int fl = real_fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+        return ZC_SKIP_DEST_OTHER;
+    dest->inet = false;
+    if (S_ISSOCK(st.st_mode)) {
+        int type = 0, domain = 0;
+        socklen_t len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+            return ZC_SKIP_DEST_NOT_STREAM;  /* message boundaries would change */
+        len = sizeof domain;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+            return ZC_SKIP_DEST_OTHER;
+        if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX)
+            return ZC_SKIP_DEST_OTHER;      /* vsock, AF_ALG...: not proven equal */
+        dest->kind = ZC_DEST_SOCKET;
+        dest->inet = domain != AF_UNIX;
+        return ZC_SKIP_NONE;
+    }
+    if (S_ISFIFO(st.st_mode)) {
+        dest->kind = ZC_DEST_PIPE;
+        return ZC_SKIP_NONE;
+    }
+    if (S_ISREG(st.st_mode)) {
+        if (fl & O_APPEND)
+            return ZC_SKIP_DEST_APPEND;      /* sendfile/copy_file_range refuse or misplace */
+        dest->kind = ZC_DEST_FILE;
+        return ZC_SKIP_NONE;
+    }
+    if (S_ISCHR(st.st_mode))
+        return ZC_SKIP_DEST_CHAR_DEVICE;
+    return ZC_SKIP_DEST_OTHER;
+}
+
+/* Filesystems whose page cache holds exactly what read() returned.  An
+ * allow-list: procfs, sysfs, debugfs, FUSE and friends generate or may
+ * generate content per read, so they stay on the plain path. */
+static bool real_filesystem(long type)
+{
+    switch ((unsigned long)type) {
+    case EXT4_SUPER_MAGIC:       /* also ext2, ext3 */
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:  /* containers */
+    case F2FS_SUPER_MAGIC:
+    case 0x2fc12fc1:             /* zfs */
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool zc_is_trackable_file(int fd, struct stat *st)
+{
+    /* st_size 0 with data returned means a synthetic file (procfs). */
+    return fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_size > 0;
+}
+
+enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st)
+{
+    if (fstat(fd, st) < 0 || st->st_dev != dev || st->st_ino != ino || !S_ISREG(st->st_mode))
+        return ZC_SKIP_SOURCE_GONE;
+    struct statfs sfs;
+    if (fstatfs(fd, &sfs) < 0 || !real_filesystem(sfs.f_type))
+        return ZC_SKIP_SOURCE_SYNTHETIC;
+    return ZC_SKIP_NONE;
+}

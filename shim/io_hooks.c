@@ -1,0 +1,183 @@
+/* The hooks that move bytes.  Reads from files are remembered after the real
+ * read; writes ask rewrite.c first and otherwise make the plain call.
+ * Before the real functions are known (a call from inside dlsym, or from a
+ * signal handler interrupting it) the raw syscall serves. */
+#include "zcopy.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static ssize_t counted_plain(ssize_t r)
+{
+    zc_stats_add(ZC_PLAIN, r);
+    return r;
+}
+
+/* ---- sources ---- */
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    if (!zc_ready())
+        return syscall(SYS_read, fd, buf, n);
+    ssize_t r = real_read(fd, buf, n);
+    zc_note_read(fd, buf, r, -1);
+    return r;
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (!zc_ready())
+        return syscall(SYS_read, fd, buf, n);
+    ssize_t r = real___read_chk(fd, buf, n, buflen);  /* keeps glibc's overflow check */
+    zc_note_read(fd, buf, r, -1);
+    return r;
+}
+
+EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+    if (!zc_ready())
+        return syscall(SYS_pread64, fd, buf, n, off);
+    ssize_t r = real_pread64(fd, buf, n, off);
+    zc_note_read(fd, buf, r, off);
+    return r;
+}
+
+EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    return pread64(fd, buf, n, off);
+}
+
+EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+    if (!zc_ready())
+        return syscall(SYS_pread64, fd, buf, n, off);
+    ssize_t r = real___pread64_chk(fd, buf, n, off, buflen);
+    zc_note_read(fd, buf, r, off);
+    return r;
+}
+
+EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+    return __pread64_chk(fd, buf, n, off, buflen);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (!zc_ready())
+        return syscall(SYS_readv, fd, iov, iovcnt);
+    ssize_t r = real_readv(fd, iov, iovcnt);
+    zc_note_readv(fd, iov, iovcnt, r, -1);
+    return r;
+}
+
+EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
+{
+    if (!zc_ready())
+        return syscall(SYS_preadv, fd, iov, iovcnt, off, 0);
+    ssize_t r = real_preadv64(fd, iov, iovcnt, off);
+    zc_note_readv(fd, iov, iovcnt, r, off);
+    return r;
+}
+
+EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+    return preadv64(fd, iov, iovcnt, off);
+}
+
+/* ---- other reads into a buffer: forget what it held ---- */
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *addrlen)
+{
+    if (!zc_ready())
+        return syscall(SYS_recvfrom, fd, buf, n, flags, addr, addrlen);
+    ssize_t r = real_recvfrom(fd, buf, n, flags, addr, addrlen);
+    zc_note_overwrite(buf, r);
+    return r;
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr,
+                              socklen_t *addrlen)
+{
+    if (!zc_ready())
+        return syscall(SYS_recvfrom, fd, buf, n, flags, addr, addrlen);
+    ssize_t r = real___recvfrom_chk(fd, buf, n, buflen, flags, addr, addrlen);
+    zc_note_overwrite(buf, r);
+    return r;
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+    return __recvfrom_chk(fd, buf, n, buflen, flags, NULL, NULL);
+}
+
+/* ---- sinks ---- */
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    if (!zc_ready())
+        return syscall(SYS_write, fd, buf, n);
+    struct iovec iov = { (void *)buf, n };
+    ssize_t r;
+    if (zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_WRITE, 0, &r))
+        return r;
+    return counted_plain(real_write(fd, buf, n));
+}
+
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+    if (!zc_ready())
+        return syscall(SYS_pwrite64, fd, buf, n, off);
+    struct iovec iov = { (void *)buf, n };
+    ssize_t r;
+    if (off >= 0 && zc_rewrite(fd, &iov, 1, &off, ZC_SINK_WRITE, 0, &r))
+        return r;
+    return counted_plain(real_pwrite64(fd, buf, n, off));
+}
+
+EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return pwrite64(fd, buf, n, off);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (!zc_ready())
+        return syscall(SYS_writev, fd, iov, iovcnt);
+    ssize_t r;
+    if (zc_rewrite(fd, iov, iovcnt, NULL, ZC_SINK_WRITE, 0, &r))
+        return r;
+    return counted_plain(real_writev(fd, iov, iovcnt));
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (!zc_ready())
+        return syscall(SYS_sendto, fd, buf, n, flags, addr, addrlen);
+    struct iovec iov = { (void *)buf, n };
+    ssize_t r;
+    if (!addr && zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_SEND, flags, &r))
+        return r;
+    return counted_plain(real_sendto(fd, buf, n, flags, addr, addrlen));
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    return sendto(fd, buf, n, flags, NULL, 0);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    if (!zc_ready())
+        return syscall(SYS_sendmsg, fd, msg, flags);
+    ssize_t r;
+    /* An address or ancillary data (SCM_RIGHTS...) must travel with the bytes. */
+    if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= 1024 &&
+        zc_rewrite(fd, msg->msg_iov, (int)msg->msg_iovlen, NULL, ZC_SINK_SEND, flags, &r))
+        return r;
+    return counted_plain(real_sendmsg(fd, msg, flags));
+}

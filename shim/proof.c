@@ -1,0 +1,153 @@
+/* Safe mode's proof that a buffer still holds the file's bytes: memcmp
+ * against a read-only shared mapping of the file, i.e. its page cache.
+ *
+ * Hazards:
+ * - The file may shrink between our size check and the memcmp (another
+ *   process truncates it); touching a mapped page past EOF raises SIGBUS.
+ *   A SIGBUS handler, installed at the first proof, jumps out of a guarded
+ *   memcmp and forwards every other SIGBUS to what was there before.  If
+ *   the program later installs its own SIGBUS handler we stop mapping.
+ * - Mapping per call costs more than it saves, so each thread keeps one
+ *   window of the last file it proved (1 GiB of address space, no memory).
+ *   It is unmapped at thread exit, on close of that file in this thread, or
+ *   when the thread moves to another file. */
+#include "zcopy.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define WINDOW_BYTES ((off_t)1 << 30)
+
+struct proof_window {
+    const unsigned char *base;  /* NULL: none */
+    size_t len;
+    off_t start;
+    dev_t dev;
+    ino_t ino;
+};
+
+static ZC_TLS struct proof_window window;
+static ZC_TLS sigjmp_buf sigbus_jump;
+static ZC_TLS volatile int sigbus_armed;
+static pthread_key_t window_key;
+static bool window_key_ok;
+static struct sigaction previous_sigbus;
+static int sigbus_state;  /* 0 none, 1 installing, 2 installed */
+
+static void window_drop(void)
+{
+    if (window.base)
+        munmap((void *)window.base, window.len);
+    window.base = NULL;
+}
+
+static void window_drop_at_thread_exit(void *unused)
+{
+    (void)unused;
+    window_drop();
+}
+
+static void on_sigbus(int sig, siginfo_t *info, void *context)
+{
+    if (sigbus_armed) {
+        sigbus_armed = 0;
+        siglongjmp(sigbus_jump, 1);
+    }
+    /* Not ours: act as if we had never been installed. */
+    if (previous_sigbus.sa_flags & SA_SIGINFO) {
+        previous_sigbus.sa_sigaction(sig, info, context);
+    } else if (previous_sigbus.sa_handler == SIG_IGN) {
+        if (info->si_code > 0) {  /* a fault cannot be ignored: die as before */
+            signal(SIGBUS, SIG_DFL);
+        }
+    } else if (previous_sigbus.sa_handler == SIG_DFL) {
+        signal(SIGBUS, SIG_DFL);
+        if (info->si_code <= 0)
+            raise(SIGBUS);       /* sent by kill(): deliver it again */
+        /* a fault re-executes and now gets the default action */
+    } else {
+        previous_sigbus.sa_handler(sig);
+    }
+}
+
+void zc_proof_init(void)
+{
+    window_key_ok = pthread_key_create(&window_key, window_drop_at_thread_exit) == 0;
+}
+
+static bool sigbus_guard_ready(void)
+{
+    struct sigaction now;
+    int state = __atomic_load_n(&sigbus_state, __ATOMIC_ACQUIRE);
+    if (state == 0) {
+        if (!__atomic_compare_exchange_n(&sigbus_state, &state, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return false;
+        struct sigaction ours = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK };
+        sigemptyset(&ours.sa_mask);
+        bool ok = sigaction(SIGBUS, &ours, &previous_sigbus) == 0;
+        __atomic_store_n(&sigbus_state, ok ? 2 : 3, __ATOMIC_RELEASE);
+        return ok;
+    }
+    if (state != 2)
+        return false;
+    /* The program may have replaced our handler since. */
+    return sigaction(SIGBUS, NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigbus;
+}
+
+static bool window_map(int fd, const struct stat *st, off_t off, size_t n)
+{
+    off_t page = sysconf(_SC_PAGESIZE);
+    off_t start = off & ~(WINDOW_BYTES - 1);
+    size_t len = WINDOW_BYTES;
+    if (off + (off_t)n > start + WINDOW_BYTES) {  /* straddles windows */
+        start = off & ~(page - 1);
+        len = (size_t)(off - start) + n;
+    }
+    if (window.base && window.dev == st->st_dev && window.ino == st->st_ino && window.start <= off &&
+        off + (off_t)n <= window.start + (off_t)window.len)
+        return true;
+    window_drop();
+    void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, start);
+    if (base == MAP_FAILED)
+        return false;
+    window = (struct proof_window){ base, len, start, st->st_dev, st->st_ino };
+    if (window_key_ok)
+        pthread_setspecific(window_key, (void *)1);  /* so the destructor runs */
+    return true;
+}
+
+static __attribute__((noinline)) int guarded_memcmp(const void *a, const void *b, size_t n)
+{
+    if (sigsetjmp(sigbus_jump, 0))
+        return -2;  /* the file shrank under us */
+    sigbus_armed = 1;
+    int r = memcmp(a, b, n) != 0;
+    sigbus_armed = 0;
+    return r;
+}
+
+enum zc_skip zc_prove_unchanged(int fd, const struct stat *st, off_t off, const void *buf, size_t n)
+{
+    if (off < 0 || off + (off_t)n > st->st_size)
+        return ZC_SKIP_BYTES_CHANGED;  /* the file no longer holds these bytes */
+    if (!sigbus_guard_ready() || !window_map(fd, st, off, n))
+        return ZC_SKIP_PROOF_UNAVAILABLE;
+    int r = guarded_memcmp(window.base + (off - window.start), buf, n);
+    if (r == -2) {
+        window_drop();
+        return ZC_SKIP_BYTES_CHANGED;
+    }
+    return r ? ZC_SKIP_BYTES_CHANGED : ZC_SKIP_NONE;
+}
+
+/* Called before the program closes fd: do not keep a deleted file alive. */
+void zc_proof_forget_file(int fd)
+{
+    struct stat st;
+    if (window.base && fstat(fd, &st) == 0 && st.st_dev == window.dev && st.st_ino == window.ino)
+        window_drop();
+}

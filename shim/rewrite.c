@@ -1,0 +1,139 @@
+/* Decides whether one write-like call may become an in-kernel transfer
+ * (DESIGN.md rules 1-6), cheapest checks first, so that the writes zcopy
+ * cannot help pay almost nothing:
+ *   1. size against ZCOPY_MIN_BYTES                       (no syscall)
+ *   2. do the bytes come from remembered file reads?     (no syscall)
+ *   3. call flags, then the destination's kind           (fstat, fcntl)
+ *   4. each source fd still names that file, on a real fs (fstat, fstatfs)
+ *   5. safe mode: the buffer still equals the file       (memcmp)
+ * Any "no" means the plain call, counted under its reason. */
+#include "zcopy.h"
+
+#include <errno.h>
+#include <limits.h>
+
+#define MAX_IOVECS 64
+#define MAX_PIECES 128
+
+struct plan {
+    struct zc_piece pieces[MAX_PIECES];
+    int npieces;
+    size_t file_bytes;
+};
+
+static bool add_piece(struct plan *plan, const char *p, const struct zc_hit *hit)
+{
+    struct zc_piece *last = plan->npieces ? &plan->pieces[plan->npieces - 1] : NULL;
+    /* Merge what is contiguous in memory and in the same file (or both plain). */
+    if (last && last->ptr + last->len == p && last->src_fd == hit->fd &&
+        (hit->fd < 0 || (last->dev == hit->dev && last->ino == hit->ino &&
+                         last->src_off + (off_t)last->len == hit->file_off))) {
+        last->len += hit->len;
+    } else {
+        if (plan->npieces == MAX_PIECES)
+            return false;
+        plan->pieces[plan->npieces++] = (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino };
+    }
+    if (hit->fd >= 0)
+        plan->file_bytes += hit->len;
+    return true;
+}
+
+/* Splits the iovecs into file pieces and plain pieces; no syscall. */
+static enum zc_skip make_plan(const struct iovec *iov, int iovcnt, struct plan *plan)
+{
+    if (iovcnt > MAX_IOVECS)
+        return ZC_SKIP_TOO_COMPLEX;
+    for (int i = 0; i < iovcnt; i++) {
+        const char *p = iov[i].iov_base;
+        size_t left = iov[i].iov_len;
+        while (left) {
+            struct zc_hit hit;
+            zc_track_lookup(p, left, &hit);
+            if (!add_piece(plan, p, &hit))
+                return ZC_SKIP_TOO_COMPLEX;
+            p += hit.len;
+            left -= hit.len;
+        }
+    }
+    return plan->file_bytes ? ZC_SKIP_NONE : ZC_SKIP_NOT_FROM_FILE;
+}
+
+/* Rules 2, 3 and 5 for every file piece. */
+static enum zc_skip check_sources(struct plan *plan)
+{
+    struct stat st;
+    const struct zc_piece *checked = NULL;
+    for (int i = 0; i < plan->npieces; i++) {
+        struct zc_piece *piece = &plan->pieces[i];
+        if (piece->src_fd < 0)
+            continue;
+        if (!checked || checked->src_fd != piece->src_fd || checked->dev != piece->dev ||
+            checked->ino != piece->ino) {
+            enum zc_skip why = zc_check_source(piece->src_fd, piece->dev, piece->ino, &st);
+            if (why)
+                return why;
+            checked = piece;
+        }
+        if (zc_cfg.mode == ZC_MODE_SAFE) {
+            enum zc_skip why = zc_prove_unchanged(piece->src_fd, &st, piece->src_off, piece->ptr, piece->len);
+            if (why)
+                return why;
+        }
+    }
+    return ZC_SKIP_NONE;
+}
+
+static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
+                           enum zc_sink sink, int flags, struct plan *plan, struct zc_dest *dest)
+{
+    if (total < zc_cfg.min_bytes || total == 0)
+        return ZC_SKIP_BELOW_MIN_BYTES;
+    enum zc_skip why = make_plan(iov, iovcnt, plan);
+    if (why)
+        return why;
+    if (plan->file_bytes < zc_cfg.min_bytes)
+        return ZC_SKIP_BELOW_MIN_BYTES;
+    /* MSG_NOSIGNAL is emulated; MSG_DONTWAIT, MSG_OOB, MSG_MORE... are not. */
+    if (sink == ZC_SINK_SEND && (flags & ~MSG_NOSIGNAL))
+        return ZC_SKIP_CALL_FLAGS;
+    if ((why = zc_classify_dest(fd, dest)))
+        return why;
+    if (dst_off && dest->kind != ZC_DEST_FILE)
+        return ZC_SKIP_DEST_OTHER;  /* pwrite on a pipe or socket: ESPIPE */
+    if (dest->kind == ZC_DEST_PIPE && total <= PIPE_BUF)
+        return ZC_SKIP_PIPE_ATOMIC;
+    return check_sources(plan);
+}
+
+bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_off, enum zc_sink sink, int flags,
+                ssize_t *result)
+{
+    if (!zc_active() || zc_depth || iovcnt <= 0)
+        return false;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt && i < MAX_IOVECS; i++) {
+        if (iov[i].iov_len > SSIZE_MAX - total)
+            return false;  /* let the plain call report EINVAL */
+        total += iov[i].iov_len;
+    }
+    zc_depth++;
+    int saved_errno = errno;
+    struct plan plan;
+    plan.npieces = 0;
+    plan.file_bytes = 0;
+    struct zc_dest dest;
+    enum zc_skip why = decide(fd, iov, iovcnt, total, dst_off, sink, flags, &plan, &dest);
+    if (why) {
+        zc_stats_skip(why);
+        errno = saved_errno;
+        zc_depth--;
+        return false;
+    }
+    errno = saved_errno;
+    *result = zc_transfer(fd, &dest, plan.pieces, plan.npieces, dst_off, sink == ZC_SINK_SEND ? flags : 0);
+    if (*result >= 0)
+        errno = saved_errno;
+    zc_depth--;
+    return true;
+}

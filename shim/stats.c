@@ -1,0 +1,99 @@
+/* Counters for the exit summary (ZCOPY_STATS).  Relaxed atomics only: the
+ * hooks run in any thread and in signal handlers, so no lock, no stdio. */
+#include "zcopy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const method_names[ZC_METHODS] = {
+    [ZC_SENDFILE] = "sendfile",
+    [ZC_SPLICE] = "splice",
+    [ZC_COPY_FILE_RANGE] = "copy_file_range",
+    [ZC_PLAIN] = "passed_through",
+    [ZC_PROGRAM_FAST] = "program_fast_calls",
+};
+static const char *const skip_names[ZC_SKIP_COUNT] = {
+#define X(id, name) [ZC_SKIP_##id] = name,
+    ZC_SKIP_REASONS(X)
+#undef X
+};
+
+static uint64_t method_bytes[ZC_METHODS], method_calls[ZC_METHODS];
+static uint64_t skip_counts[ZC_SKIP_COUNT];
+
+/* Counting only when a summary was asked for keeps threads of a busy server
+ * off one shared cache line. */
+void zc_stats_add(enum zc_method method, ssize_t bytes)
+{
+    if (!zc_cfg.stats_dest[0])
+        return;
+    __atomic_add_fetch(&method_calls[method], 1, __ATOMIC_RELAXED);
+    if (bytes > 0)
+        __atomic_add_fetch(&method_bytes[method], (uint64_t)bytes, __ATOMIC_RELAXED);
+}
+
+void zc_stats_skip(enum zc_skip reason)
+{
+    if (!zc_cfg.stats_dest[0])
+        return;
+    __atomic_add_fetch(&skip_counts[reason], 1, __ATOMIC_RELAXED);
+}
+
+/* A forked child reports its own work, not its parent's. */
+void zc_stats_reset(void)
+{
+    memset(method_bytes, 0, sizeof method_bytes);
+    memset(method_calls, 0, sizeof method_calls);
+    memset(skip_counts, 0, sizeof skip_counts);
+}
+
+/* "%p" in the path becomes the pid, so that each process of a forking
+ * server keeps its own summary. */
+static int open_stats_dest(const char *dest)
+{
+    if (!strcmp(dest, "-"))
+        return 2;
+    char path[512];
+    size_t o = 0;
+    for (const char *s = dest; *s && o < sizeof path - 24; s++) {
+        if (s[0] == '%' && s[1] == 'p') {
+            o += snprintf(path + o, sizeof path - o, "%d", (int)getpid());
+            s++;
+        } else {
+            path[o++] = *s;
+        }
+    }
+    path[o] = 0;
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+void zc_stats_report(void)
+{
+    if (!zc_settings_loaded || !zc_cfg.stats_dest[0])
+        return;
+    int saved_errno = errno;
+    int fd = open_stats_dest(zc_cfg.stats_dest);
+    if (fd < 0) {
+        dprintf(2, "zcopy: cannot write the summary to %s: %s\n", zc_cfg.stats_dest, strerror(errno));
+        errno = saved_errno;
+        return;
+    }
+    char exe[256] = "?";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) exe[n] = 0;
+    const char *base = strrchr(exe, '/');
+    dprintf(fd, "zcopy: summary pid=%d exe=%s mode=%s min_bytes=%zu\n", (int)getpid(),
+            base ? base + 1 : exe, zc_mode_name(zc_cfg.mode), zc_cfg.min_bytes);
+    for (int m = 0; m < ZC_METHODS; m++)
+        dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", method_names[m],
+                (unsigned long long)method_bytes[m], (unsigned long long)method_calls[m]);
+    for (int r = 1; r < ZC_SKIP_COUNT; r++)
+        if (skip_counts[r])
+            dprintf(fd, "zcopy:   skip %s %llu\n", skip_names[r], (unsigned long long)skip_counts[r]);
+    if (fd != 2)
+        close(fd);
+    errno = saved_errno;
+}

@@ -1,0 +1,67 @@
+/* The real functions behind every hook, and the library's start and end.
+ *
+ * Hazards handled here:
+ * - A hook may run before our constructor (another library's constructor
+ *   calls write): real_<fn> pointers are resolved on first use too.
+ * - dlsym may call malloc, which another preload may hook and which may come
+ *   back into us: a thread that is already resolving gets "not ready" and its
+ *   hooks use the raw syscall instead.
+ * - dlsym returning our own hook would loop forever: treated as missing. */
+#include "zcopy.h"
+
+#include <dlfcn.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define HOOK(ret, name, params) ret (*real_##name) params;
+#include "hooks.def"
+#undef HOOK
+
+volatile int zc_symbols_ready;
+ZC_TLS int zc_depth;
+static ZC_TLS int resolving_here;
+
+static void *load_symbol(const char *name, void *our_hook)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (fn == our_hook)
+        return NULL;
+    return fn;
+}
+
+bool zc_resolve_symbols(void)
+{
+    if (zc_symbols_ready)
+        return true;
+    if (resolving_here)
+        return false;
+    resolving_here = 1;
+    /* Two threads may both get here: they store the same values. */
+#define HOOK(ret, name, params)                                            \
+    {                                                                      \
+        extern ret name params;                                            \
+        void *fn = load_symbol(#name, (void *)name);                       \
+        __atomic_store_n((void **)&real_##name, fn, __ATOMIC_RELAXED);     \
+    }
+#include "hooks.def"
+#undef HOOK
+    resolving_here = 0;
+    __atomic_store_n(&zc_symbols_ready, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+__attribute__((constructor)) static void zc_start(void)
+{
+    zc_depth++;
+    zc_resolve_symbols();
+    zc_proof_init();
+    zc_settings_load();
+    zc_depth--;
+}
+
+__attribute__((destructor)) static void zc_end(void)
+{
+    zc_depth++;  /* our own writes are never rewritten */
+    zc_stats_report();
+    zc_depth--;
+}

@@ -1,0 +1,207 @@
+/* Recent reads from regular files, remembered by buffer address.
+ *
+ * One process-wide table, because servers read in one thread and write the
+ * same buffer from another, double-buffer, and gather many reads into one
+ * writev.  Fixed size, no malloc, no lock: each slot is a seqlock whose
+ * writer claims it with a compare-and-swap, so signal handlers and threads
+ * never wait.  A reader that races a writer simply misses the slot: a missed
+ * rewrite, never a wrong byte (and in safe mode every hit is proven anyway). */
+#include "zcopy.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#define TRACK_SLOTS 64
+
+struct track_slot {
+    unsigned seq;  /* odd while a writer owns the slot */
+    uintptr_t start;
+    size_t len;    /* 0 = empty */
+    int fd;
+    dev_t dev;
+    ino_t ino;
+    off_t file_off;
+    uint64_t stamp; /* newer reads win over older ones for the same bytes */
+};
+
+static struct track_slot slots[TRACK_SLOTS];
+static uint64_t track_clock;
+
+static bool slot_claim(struct track_slot *s, unsigned *seq)
+{
+    unsigned cur = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    if (cur & 1)
+        return false;
+    if (!__atomic_compare_exchange_n(&s->seq, &cur, cur + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return false;
+    *seq = cur + 1;
+    return true;
+}
+
+static void slot_release(struct track_slot *s, unsigned seq)
+{
+    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+}
+
+/* A consistent copy of a slot, or false if a writer was busy with it. */
+static bool slot_read(struct track_slot *s, struct track_slot *copy)
+{
+    unsigned seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    if (seq & 1)
+        return false;
+    *copy = *s;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq && copy->len;
+}
+
+static void slot_clear(struct track_slot *s)
+{
+    unsigned seq;
+    /* Keep trying while another writer owns it: an entry that outlives the
+     * bytes it describes would matter in trust mode. */
+    for (int tries = 0; tries < 1000; tries++) {
+        if (!__atomic_load_n(&s->len, __ATOMIC_RELAXED))
+            return;
+        if (slot_claim(s, &seq)) {
+            s->len = 0;
+            slot_release(s, seq);
+            return;
+        }
+    }
+}
+
+void zc_track_forget_range(const void *buf, size_t len)
+{
+    uintptr_t a = (uintptr_t)buf, b = a + len;
+    for (int i = 0; i < TRACK_SLOTS; i++) {
+        struct track_slot *s = &slots[i];
+        size_t slen = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+        uintptr_t sa = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+        if (slen && sa < b && a < sa + slen)
+            slot_clear(s);
+    }
+}
+
+void zc_track_forget_fds(unsigned first, unsigned last)
+{
+    for (int i = 0; i < TRACK_SLOTS; i++) {
+        struct track_slot *s = &slots[i];
+        unsigned fd = (unsigned)__atomic_load_n(&s->fd, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&s->len, __ATOMIC_RELAXED) && fd >= first && fd <= last)
+            slot_clear(s);
+    }
+}
+
+void zc_track_forget_fd(int fd)
+{
+    if (fd >= 0)
+        zc_track_forget_fds((unsigned)fd, (unsigned)fd);
+}
+
+void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
+{
+    zc_track_forget_range(buf, len);
+    uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
+    struct track_slot *s = &slots[stamp % TRACK_SLOTS];
+    unsigned seq;
+    if (!slot_claim(s, &seq))
+        return;  /* another thread is writing this slot: forget this read */
+    s->start = (uintptr_t)buf;
+    s->len = len;
+    s->fd = fd;
+    s->dev = st->st_dev;
+    s->ino = st->st_ino;
+    s->file_off = file_off;
+    s->stamp = stamp;
+    slot_release(s, seq);
+}
+
+/* The remembered read holding p, or (hit->fd = -1) how many bytes from p
+ * are not remembered at all.  Either way hit->len <= n. */
+void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
+{
+    uintptr_t a = (uintptr_t)p, next = a + n;
+    struct track_slot best = { 0 }, copy;
+    for (int i = 0; i < TRACK_SLOTS; i++) {
+        if (!slot_read(&slots[i], &copy))
+            continue;
+        if (a >= copy.start && a < copy.start + copy.len) {
+            if (copy.stamp > best.stamp)
+                best = copy;
+        } else if (copy.start > a && copy.start < next) {
+            next = copy.start;
+        }
+    }
+    if (!best.len) {
+        *hit = (struct zc_hit){ .fd = -1, .len = next - a };
+        return;
+    }
+    size_t avail = best.start + best.len - a;
+    hit->fd = best.fd;
+    hit->dev = best.dev;
+    hit->ino = best.ino;
+    hit->file_off = best.file_off + (off_t)(a - best.start);
+    hit->len = n < avail ? n : avail;
+}
+
+/* ---- called by the read hooks, after the real read succeeded ---- */
+
+/* Reads smaller than this are not worth two extra syscalls to remember;
+ * gathered writes of such pieces stay below the threshold anyway. */
+static size_t track_floor(void)
+{
+    return zc_cfg.min_bytes < 4096 ? zc_cfg.min_bytes : 4096;
+}
+
+/* file_off < 0: a read() at the fd's own offset, which we ask for. */
+void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
+{
+    if (got <= 0 || !zc_active() || zc_depth)
+        return;
+    zc_depth++;
+    int saved_errno = errno;
+    struct stat st;
+    if ((size_t)got < track_floor() || !zc_is_trackable_file(fd, &st)) {
+        zc_track_forget_range(buf, (size_t)got);
+    } else {
+        if (file_off < 0) {
+            off_t end = lseek(fd, 0, SEEK_CUR);
+            file_off = end < 0 ? -1 : end - got;
+        }
+        if (file_off >= 0)
+            zc_track_read(buf, (size_t)got, fd, &st, file_off);
+        else
+            zc_track_forget_range(buf, (size_t)got);
+    }
+    errno = saved_errno;
+    zc_depth--;
+}
+
+void zc_note_readv(int fd, const struct iovec *iov, int iovcnt, ssize_t got, off_t file_off)
+{
+    if (got <= 0 || !zc_active() || zc_depth)
+        return;
+    if (file_off < 0) {
+        int saved_errno = errno;
+        off_t end = lseek(fd, 0, SEEK_CUR);
+        errno = saved_errno;
+        if (end < 0) {
+            for (int i = 0; i < iovcnt; i++)
+                zc_note_overwrite(iov[i].iov_base, (ssize_t)iov[i].iov_len);
+            return;
+        }
+        file_off = end - got;
+    }
+    for (int i = 0; i < iovcnt && got > 0; i++) {
+        ssize_t part = (size_t)got < iov[i].iov_len ? got : (ssize_t)iov[i].iov_len;
+        zc_note_read(fd, iov[i].iov_base, part, file_off);
+        file_off += part;
+        got -= part;
+    }
+}
+
+void zc_note_overwrite(const void *buf, ssize_t got)
+{
+    if (got > 0 && zc_active())
+        zc_track_forget_range(buf, (size_t)got);
+}

@@ -1,0 +1,152 @@
+/* Moves pieces to the destination: file pieces with sendfile, splice or
+ * copy_file_range, plain pieces with the plain call.  The program's buffer
+ * holds the same bytes as every file piece (proven, or trusted), so it is
+ * always the fallback: whatever the fast call cannot do, write() does from
+ * the buffer.
+ *
+ * The result must be one the plain call could have returned:
+ * - EINTR, EAGAIN, EPIPE, ECONNRESET, ENOTCONN: report what was done so far
+ *   (or -1 with that errno), like a plain write interrupted at that point.
+ *   Retrying would swallow an EINTR or raise a second SIGPIPE.
+ * - Any other failure of a fast call (EINVAL, ENOSYS, EXDEV, EOPNOTSUPP,
+ *   EIO from the source, ...) or a 0 return (file truncated): the plain call
+ *   sends the rest, and its result is the program's result. */
+#include "zcopy.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define SENDFILE_MAX 0x7ffff000  /* the kernel's cap per call */
+
+static enum zc_method method_for(enum zc_dest_kind kind)
+{
+    return kind == ZC_DEST_SOCKET ? ZC_SENDFILE : kind == ZC_DEST_PIPE ? ZC_SPLICE : ZC_COPY_FILE_RANGE;
+}
+
+static bool stop_errno(int e)
+{
+    return e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == EPIPE || e == ECONNRESET || e == ENOTCONN;
+}
+
+static ssize_t fast_call(int fd, enum zc_dest_kind kind, int src_fd, off_t src_off, size_t n, off_t *dst_off)
+{
+    off64_t in = src_off;
+    if (n > SENDFILE_MAX)
+        n = SENDFILE_MAX;
+    switch (kind) {
+    case ZC_DEST_SOCKET: return real_sendfile(fd, src_fd, &in, n);
+    case ZC_DEST_PIPE: return real_splice(src_fd, &in, fd, NULL, n, 0);
+    default: return real_copy_file_range(src_fd, &in, fd, dst_off, n, 0);
+    }
+}
+
+/* The plain call for bytes of the program's buffer. */
+static ssize_t plain_call(int fd, const struct zc_dest *dest, const char *p, size_t n, off_t *dst_off,
+                          int send_flags)
+{
+    if (dst_off)
+        return real_pwrite64(fd, p, n, *dst_off);
+    if (dest->kind == ZC_DEST_SOCKET)
+        return real_send(fd, p, n, send_flags);
+    return real_write(fd, p, n);
+}
+
+/* Sends pieces[i].ptr[skip..] with the plain call; returns bytes done or -1. */
+static ssize_t send_plain(int fd, const struct zc_dest *dest, const struct zc_piece *piece, size_t skip,
+                          off_t *dst_off, int send_flags, bool more_follows)
+{
+    size_t done = skip;
+    if (more_follows && dest->inet)
+        send_flags |= MSG_MORE;  /* header then file body: no delayed-ACK stall */
+    while (done < piece->len) {
+        ssize_t r = plain_call(fd, dest, piece->ptr + done, piece->len - done, dst_off, send_flags);
+        if (r < 0)
+            return done > skip ? (ssize_t)(done - skip) : -1;
+        if (r == 0)
+            break;
+        done += (size_t)r;
+        if (dst_off)
+            *dst_off += r;
+    }
+    zc_stats_add(ZC_PLAIN, (ssize_t)(done - skip));
+    return (ssize_t)(done - skip);
+}
+
+/* One file piece; returns bytes done or -1 with errno. */
+static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct zc_piece *piece, off_t *dst_off,
+                               int send_flags, bool more_follows)
+{
+    size_t done = 0;
+    while (done < piece->len) {
+        ssize_t r = fast_call(fd, dest->kind, piece->src_fd, piece->src_off + (off_t)done, piece->len - done,
+                              dst_off);
+        if (r > 0) {
+            zc_stats_add(method_for(dest->kind), r);
+            done += (size_t)r;
+            continue;  /* sendfile may stop early at any time */
+        }
+        if (r < 0 && stop_errno(errno))
+            return done ? (ssize_t)done : -1;
+        /* 0: the source shrank; other errors: this fd or fs refuses. */
+        zc_stats_skip(ZC_SKIP_FAST_CALL_FAILED);
+        ssize_t rest = send_plain(fd, dest, piece, done, dst_off, send_flags, more_follows);
+        if (rest < 0)
+            return done ? (ssize_t)done : -1;
+        return (ssize_t)(done + (size_t)rest);
+    }
+    return (ssize_t)done;
+}
+
+static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
+                               off_t *dst_off, int send_flags)
+{
+    size_t total = 0;
+    for (int i = 0; i < npieces; i++) {
+        const struct zc_piece *piece = &pieces[i];
+        bool more = i + 1 < npieces;
+        ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, send_flags, more)
+                                      : send_file_piece(fd, dest, piece, dst_off, send_flags, more);
+        if (r < 0)
+            return total ? (ssize_t)total : -1;
+        total += (size_t)r;
+        if ((size_t)r < piece->len)
+            break;  /* a short count: the plain call could stop here too */
+    }
+    return (ssize_t)total;
+}
+
+ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
+                    const off_t *dst_off_in, int send_flags)
+{
+    off_t dst_off_copy, *dst_off = NULL;
+    if (dst_off_in) {
+        dst_off_copy = *dst_off_in;
+        dst_off = &dst_off_copy;
+    }
+    /* sendfile raises SIGPIPE even where send(..., MSG_NOSIGNAL) would not:
+     * hold it blocked and swallow the one the fast call raised. */
+    bool hold_sigpipe = (send_flags & MSG_NOSIGNAL) && dest->kind == ZC_DEST_SOCKET;
+    sigset_t pipe_only, old_mask, pending;
+    bool pending_before = false;
+    if (hold_sigpipe) {
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+        if (sigismember(&old_mask, SIGPIPE) && sigpending(&pending) == 0)
+            pending_before = sigismember(&pending, SIGPIPE);
+    }
+    ssize_t r = transfer_pieces(fd, dest, pieces, npieces, dst_off, send_flags);
+    if (hold_sigpipe) {
+        int saved_errno = errno;
+        if (!pending_before && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+            struct timespec zero = { 0, 0 };
+            sigtimedwait(&pipe_only, NULL, &zero);
+        }
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        errno = saved_errno;
+    }
+    return r;
+}

@@ -1,0 +1,41 @@
+# Shared by every tests/*.bats file: paths, test data and the strace check.
+ZC_ROOT="$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)"
+ZC_LIB="$ZC_ROOT/shim/libzcopy.so"
+ZC_CMD="$ZC_ROOT/shim/zcopy"
+PROGS="$ZC_ROOT/tests/progs"
+EXAMPLES="$ZC_ROOT/examples"
+# Tests start from a known environment whatever the caller exported.
+unset ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_STATS LD_PRELOAD
+
+# make_file PATH BYTES: random bytes, so any misplaced chunk shows in cmp.
+make_file() {
+  head -c "$2" /dev/urandom > "$1"
+}
+
+# with_zcopy CMD...: run CMD with the library preloaded.
+with_zcopy() {
+  env LD_PRELOAD="$ZC_LIB" "$@"
+}
+
+# traced LOG CMD...: run CMD preloaded under strace, which records every
+# sendfile/splice/copy_file_range of every process in LOG.  strace itself
+# is not preloaded (-E sets the variable for the traced program only).
+traced() {
+  local log=$1; shift
+  strace -f -qq -E LD_PRELOAD="$ZC_LIB" \
+    -e trace=sendfile,splice,copy_file_range -o "$log" -- "$@"
+}
+
+# fast_bytes LOG [CALL]: bytes the successful fast calls in LOG carried.
+# Counts "<unfinished ...>/<... resumed>" pairs once, by their result line.
+fast_bytes() {
+  local call=${2:-sendfile|splice|copy_file_range}
+  awk -v re="($call)" '
+    $0 ~ re && $0 ~ /= [0-9]+$/ { sum += $NF }
+    END { print sum + 0 }' "$1"
+}
+
+# stats_field FILE NAME: the byte count of one line of the ZCOPY_STATS summary.
+stats_bytes() {
+  awk -v name="$2" '$1 == "zcopy:" && $2 == name { print $3; found=1 } END { if (!found) print "missing" }' "$1"
+}
