@@ -2,6 +2,8 @@
 # The zcopy command: options become ZCOPY_* variables, LD_PRELOAD gets the
 # library once, exit statuses follow the usual wrapper conventions.
 
+bats_require_minimum_version 1.5.0
+
 setup() {
   load test_helper/common
 }
