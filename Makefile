@@ -25,7 +25,7 @@ PROG_LIBS := $(patsubst %.c,%.so,$(wildcard tests/progs/lib*.c))
 all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 
 $(LIB): $(LIB_SRC) $(LIB_HDR)
-	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
+	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -lunwind -ldl -lpthread
 
 $(CMD): shim/zcopy.c shim/common.h
 	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ shim/zcopy.c

@@ -114,6 +114,7 @@ EXPORT int close(int fd)
         int saved_errno = errno;
         zc_proof_forget_file(fd);
         zc_track_forget_fd(fd);  /* before the number can be reused */
+        zc_log_fd_released((unsigned)fd, (unsigned)fd);
         errno = saved_errno;
         zc_depth--;
     }
@@ -124,8 +125,10 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
     if (!zc_ready() || !real_close_range)
         return (int)syscall(SYS_close_range, first, last, flags);
-    if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC))
+    if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC)) {
         zc_track_forget_fds(first, last);
+        zc_log_fd_released(first, last);
+    }
     return real_close_range(first, last, flags);
 }
 
@@ -140,8 +143,10 @@ EXPORT int dup3(int fd, int newfd, int flags)
 {
     if (!zc_ready())
         return (int)syscall(SYS_dup3, fd, newfd, flags);
-    if (fd != newfd && zc_active())
+    if (fd != newfd && zc_active()) {
         zc_track_forget_fd(newfd);  /* newfd now names another file */
+        zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
+    }
     return fresh_fd(real_dup3(fd, newfd, flags));
 }
 
@@ -150,8 +155,10 @@ EXPORT int dup2(int fd, int newfd)
     if (!zc_ready())
         return fd == newfd ? (int)syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : fd
                            : (int)syscall(SYS_dup3, fd, newfd, 0);
-    if (fd != newfd && zc_active())
+    if (fd != newfd && zc_active()) {
         zc_track_forget_fd(newfd);
+        zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
+    }
     return fresh_fd(real_dup2(fd, newfd));
 }
 

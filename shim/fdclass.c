@@ -29,6 +29,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX)
             return ZC_SKIP_DEST_OTHER;      /* vsock, AF_ALG...: not proven equal */
         dest->kind = ZC_DEST_SOCKET;
+        dest->domain = domain;
         dest->inet = domain != AF_UNIX;
         return ZC_SKIP_NONE;
     }

@@ -117,31 +117,40 @@ EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 
 /* ---- sinks ---- */
 
+/* The call site is the return address in the hook's caller; hooks that call
+ * each other share an inner function so that it stays the program's. */
+#define CALL_SITE __builtin_return_address(0)
+
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     if (!zc_ready())
         return syscall(SYS_write, fd, buf, n);
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
-    if (zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_WRITE, 0, &r))
+    if (zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_WRITE, 0, CALL_SITE, &r))
         return r;
     return counted_plain(real_write(fd, buf, n));
 }
 
-EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+static ssize_t pwrite_at(int fd, const void *buf, size_t n, off64_t off, const void *site)
 {
     if (!zc_ready())
         return syscall(SYS_pwrite64, fd, buf, n, off);
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
-    if (off >= 0 && zc_rewrite(fd, &iov, 1, &off, ZC_SINK_WRITE, 0, &r))
+    if (off >= 0 && zc_rewrite(fd, &iov, 1, &off, ZC_SINK_WRITE, 0, site, &r))
         return r;
     return counted_plain(real_pwrite64(fd, buf, n, off));
 }
 
+EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+    return pwrite_at(fd, buf, n, off, CALL_SITE);
+}
+
 EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    return pwrite64(fd, buf, n, off);
+    return pwrite_at(fd, buf, n, off, CALL_SITE);
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
@@ -149,25 +158,31 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
     if (!zc_ready())
         return syscall(SYS_writev, fd, iov, iovcnt);
     ssize_t r;
-    if (zc_rewrite(fd, iov, iovcnt, NULL, ZC_SINK_WRITE, 0, &r))
+    if (zc_rewrite(fd, iov, iovcnt, NULL, ZC_SINK_WRITE, 0, CALL_SITE, &r))
         return r;
     return counted_plain(real_writev(fd, iov, iovcnt));
 }
 
-EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t addrlen)
+static ssize_t sendto_from(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+                           socklen_t addrlen, const void *site)
 {
     if (!zc_ready())
         return syscall(SYS_sendto, fd, buf, n, flags, addr, addrlen);
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
-    if (!addr && zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_SEND, flags, &r))
+    if (!addr && zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_SEND, flags, site, &r))
         return r;
     return counted_plain(real_sendto(fd, buf, n, flags, addr, addrlen));
 }
 
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t addrlen)
+{
+    return sendto_from(fd, buf, n, flags, addr, addrlen, CALL_SITE);
+}
+
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    return sendto(fd, buf, n, flags, NULL, 0);
+    return sendto_from(fd, buf, n, flags, NULL, 0, CALL_SITE);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -177,7 +192,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     ssize_t r;
     /* An address or ancillary data (SCM_RIGHTS...) must travel with the bytes. */
     if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= 1024 &&
-        zc_rewrite(fd, msg->msg_iov, (int)msg->msg_iovlen, NULL, ZC_SINK_SEND, flags, &r))
+        zc_rewrite(fd, msg->msg_iov, (int)msg->msg_iovlen, NULL, ZC_SINK_SEND, flags, CALL_SITE, &r))
         return r;
     return counted_plain(real_sendmsg(fd, msg, flags));
 }

@@ -75,7 +75,7 @@ static enum zc_skip check_sources(struct plan *plan)
                 return why;
             checked = piece;
         }
-        if (zc_cfg.mode == ZC_MODE_SAFE) {
+        if (zc_cfg.mode != ZC_MODE_TRUST) {
             enum zc_skip why = zc_prove_unchanged(piece->src_fd, &st, piece->src_off, piece->ptr, piece->len);
             if (why)
                 return why;
@@ -87,12 +87,14 @@ static enum zc_skip check_sources(struct plan *plan)
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
                            enum zc_sink sink, int flags, struct plan *plan, struct zc_dest *dest)
 {
-    if (total < zc_cfg.min_bytes || total == 0)
+    /* diag looks at small writes too, to tell copy loops from the rest. */
+    bool small = total < zc_cfg.min_bytes || total == 0;
+    if (small && zc_cfg.mode != ZC_MODE_DIAG)
         return ZC_SKIP_BELOW_MIN_BYTES;
     enum zc_skip why = make_plan(iov, iovcnt, plan);
     if (why)
         return why;
-    if (plan->file_bytes < zc_cfg.min_bytes)
+    if (small || plan->file_bytes < zc_cfg.min_bytes)
         return ZC_SKIP_BELOW_MIN_BYTES;
     /* MSG_NOSIGNAL is emulated; MSG_DONTWAIT, MSG_OOB, MSG_MORE... are not. */
     if (sink == ZC_SINK_SEND && (flags & ~MSG_NOSIGNAL))
@@ -101,13 +103,32 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return why;
     if (dst_off && dest->kind != ZC_DEST_FILE)
         return ZC_SKIP_DEST_OTHER;  /* pwrite on a pipe or socket: ESPIPE */
+    if (sink == ZC_SINK_SEND && dest->kind != ZC_DEST_SOCKET)
+        return ZC_SKIP_DEST_OTHER;  /* send on a file or pipe: ENOTSOCK */
     if (dest->kind == ZC_DEST_PIPE && total <= PIPE_BUF)
         return ZC_SKIP_PIPE_ATOMIC;
     return check_sources(plan);
 }
 
+/* One line in the decision log's table; only writes that carry file bytes
+ * are copy patterns worth reporting. */
+static void log_decision(enum zc_action action, enum zc_method method, enum zc_skip why, int fd,
+                         const struct plan *plan, size_t bytes, const void *site)
+{
+    if (!zc_logging() || !plan->file_bytes)
+        return;
+    struct zc_decision d = { action, method, why, fd, -1, 0, bytes, site };
+    for (int i = 0; i < plan->npieces; i++)
+        if (plan->pieces[i].src_fd >= 0) {
+            d.src_fd = plan->pieces[i].src_fd;
+            d.src_off = plan->pieces[i].src_off;
+            break;
+        }
+    zc_log_decision(&d);
+}
+
 bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_off, enum zc_sink sink, int flags,
-                ssize_t *result)
+                const void *site, ssize_t *result)
 {
     if (!zc_active() || zc_depth || iovcnt <= 0)
         return false;
@@ -123,17 +144,25 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
     plan.npieces = 0;
     plan.file_bytes = 0;
     struct zc_dest dest;
+    bool handled = false;
     enum zc_skip why = decide(fd, iov, iovcnt, total, dst_off, sink, flags, &plan, &dest);
     if (why) {
         zc_stats_skip(why);
+        log_decision(ZC_ACT_SKIP, ZC_PLAIN, why, fd, &plan, total, site);
+    } else if (zc_cfg.mode == ZC_MODE_DIAG) {
+        log_decision(ZC_ACT_WOULD_REWRITE, zc_method_for(dest.kind), why, fd, &plan, total, site);
+    } else {
+        bool fell_back = false;
         errno = saved_errno;
-        zc_depth--;
-        return false;
+        *result = zc_transfer(fd, &dest, plan.pieces, plan.npieces, dst_off, sink == ZC_SINK_SEND ? flags : 0,
+                              &fell_back);
+        saved_errno = *result < 0 ? errno : saved_errno;
+        log_decision(fell_back ? ZC_ACT_FALLBACK : ZC_ACT_REWRITE, zc_method_for(dest.kind),
+                     fell_back ? ZC_SKIP_FAST_CALL_FAILED : ZC_SKIP_NONE, fd, &plan,
+                     *result > 0 ? (size_t)*result : 0, site);
+        handled = true;
     }
     errno = saved_errno;
-    *result = zc_transfer(fd, &dest, plan.pieces, plan.npieces, dst_off, sink == ZC_SINK_SEND ? flags : 0);
-    if (*result >= 0)
-        errno = saved_errno;
     zc_depth--;
-    return true;
+    return handled;
 }

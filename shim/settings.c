@@ -20,6 +20,7 @@ const char *zc_mode_name(enum zc_mode mode)
     switch (mode) {
     case ZC_MODE_SAFE: return "safe";
     case ZC_MODE_TRUST: return "trust";
+    case ZC_MODE_DIAG: return "diag";
     default: return "off";
     }
 }
@@ -29,6 +30,7 @@ static bool parse_mode(const char *s, enum zc_mode *mode)
     if (!s || !*s || !strcmp(s, "safe")) *mode = ZC_MODE_SAFE;
     else if (!strcmp(s, "trust")) *mode = ZC_MODE_TRUST;
     else if (!strcmp(s, "off")) *mode = ZC_MODE_OFF;
+    else if (!strcmp(s, "diag")) *mode = ZC_MODE_DIAG;
     else return false;
     return true;
 }
@@ -47,26 +49,69 @@ static bool parse_size(const char *s, size_t *out)
     return true;
 }
 
+static bool parse_level(const char *s, enum zc_log_level *level)
+{
+    if (!s || !*s || !strcmp(s, "decisions")) *level = ZC_LOG_DECISIONS;
+    else if (!strcmp(s, "summary")) *level = ZC_LOG_SUMMARY;
+    else if (!strcmp(s, "debug")) *level = ZC_LOG_DEBUG;
+    else return false;
+    return true;
+}
+
+static bool parse_format(const char *s, bool *json)
+{
+    if (!s || !*s || !strcmp(s, "text")) *json = false;
+    else if (!strcmp(s, "json")) *json = true;
+    else return false;
+    return true;
+}
+
+/* "1"/"stderr" mean stderr ("-"); a path may hold %p. */
+static bool parse_dest(const char *s, char *out, size_t size)
+{
+    if (!s || !*s || !strcmp(s, "0"))
+        return true;
+    const char *dest = (!strcmp(s, "1") || !strcmp(s, "stderr")) ? "-" : s;
+    if (strlen(dest) >= size)
+        return false;
+    strcpy(out, dest);
+    return true;
+}
+
 void zc_settings_load(void)
 {
     int saved_errno = errno;
     struct zc_settings cfg = { .mode = ZC_MODE_SAFE, .min_bytes = ZC_DEFAULT_MIN_BYTES };
-    const char *mode = getenv(ZCOPY_ENV_MODE);
-    const char *min = getenv(ZCOPY_ENV_MIN_BYTES);
-    const char *stats = getenv(ZCOPY_ENV_STATS);
+    /* secure_getenv: a setuid program never takes a log path from its caller. */
+    const char *mode = secure_getenv(ZCOPY_ENV_MODE);
+    const char *min = secure_getenv(ZCOPY_ENV_MIN_BYTES);
+    const char *stats = secure_getenv(ZCOPY_ENV_STATS);
+    const char *log = secure_getenv(ZCOPY_ENV_LOG);
+    const char *format = secure_getenv(ZCOPY_ENV_LOG_FORMAT);
+    const char *level = secure_getenv(ZCOPY_ENV_LOG_LEVEL);
+    const char *depth = secure_getenv(ZCOPY_ENV_BACKTRACE);
+    size_t depth_value = 0;
 
     const char *bad = NULL, *value = NULL;
-    if (!parse_mode(mode, &cfg.mode)) { bad = ZCOPY_ENV_MODE; value = mode; }
-    else if (!parse_size(min, &cfg.min_bytes)) { bad = ZCOPY_ENV_MIN_BYTES; value = min; }
-
-    if (stats && *stats && strcmp(stats, "0")) {
-        const char *dest = (!strcmp(stats, "1") || !strcmp(stats, "stderr")) ? "-" : stats;
-        if (strlen(dest) >= sizeof cfg.stats_dest) { bad = ZCOPY_ENV_STATS; value = "(too long)"; }
-        else strcpy(cfg.stats_dest, dest);
-    }
+#define CHECK(ok, name, text) \
+    if (!bad && !(ok)) { bad = name; value = text; }
+    CHECK(parse_mode(mode, &cfg.mode), ZCOPY_ENV_MODE, mode);
+    CHECK(parse_size(min, &cfg.min_bytes), ZCOPY_ENV_MIN_BYTES, min);
+    CHECK(parse_dest(stats, cfg.stats_dest, sizeof cfg.stats_dest), ZCOPY_ENV_STATS, stats);
+    CHECK(parse_dest(log, cfg.log_dest, sizeof cfg.log_dest), ZCOPY_ENV_LOG, log);
+    CHECK(parse_format(format, &cfg.log_json), ZCOPY_ENV_LOG_FORMAT, format);
+    CHECK(parse_level(level, &cfg.log_level), ZCOPY_ENV_LOG_LEVEL, level);
+    CHECK(parse_size(depth, &depth_value) && depth_value <= 16, ZCOPY_ENV_BACKTRACE, depth);
+#undef CHECK
+    /* Backtraces cost a stack walk per new call site: on by default only
+     * where the user asked to see call sites. */
+    cfg.backtrace_depth = depth && *depth ? (int)depth_value : cfg.mode == ZC_MODE_DIAG ? 8 : 0;
+    if (cfg.mode == ZC_MODE_DIAG && !cfg.stats_dest[0])
+        strcpy(cfg.stats_dest, "-");  /* diag exists to print its report */
     if (bad) {
         dprintf(2, "zcopy: bad %s=%s (see README.md); running unaccelerated\n", bad, value);
         cfg.mode = ZC_MODE_OFF;
+        cfg.log_dest[0] = 0;
     }
     zc_cfg = cfg;
     zc_settings_loaded = 1;

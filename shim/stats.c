@@ -16,10 +16,32 @@ static const char *const method_names[ZC_METHODS] = {
     [ZC_PROGRAM_FAST] = "program_fast_calls",
 };
 static const char *const skip_names[ZC_SKIP_COUNT] = {
-#define X(id, name) [ZC_SKIP_##id] = name,
+    [ZC_SKIP_NONE] = "none",
+#define X(id, name, text) [ZC_SKIP_##id] = name,
     ZC_SKIP_REASONS(X)
 #undef X
 };
+static const char *const skip_texts[ZC_SKIP_COUNT] = {
+    [ZC_SKIP_NONE] = "",
+#define X(id, name, text) [ZC_SKIP_##id] = text,
+    ZC_SKIP_REASONS(X)
+#undef X
+};
+
+const char *zc_method_name(enum zc_method method)
+{
+    return method == ZC_PLAIN ? "none" : method_names[method];
+}
+
+const char *zc_skip_name(enum zc_skip reason)
+{
+    return skip_names[reason];
+}
+
+const char *zc_skip_text(enum zc_skip reason)
+{
+    return skip_texts[reason];
+}
 
 static uint64_t method_bytes[ZC_METHODS], method_calls[ZC_METHODS];
 static uint64_t skip_counts[ZC_SKIP_COUNT];
@@ -93,6 +115,8 @@ void zc_stats_report(void)
     for (int r = 1; r < ZC_SKIP_COUNT; r++)
         if (skip_counts[r])
             dprintf(fd, "zcopy:   skip %s %llu\n", skip_names[r], (unsigned long long)skip_counts[r]);
+    if (zc_cfg.mode == ZC_MODE_DIAG)
+        zc_log_diag_report(fd);
     if (fd != 2)
         close(fd);
     errno = saved_errno;

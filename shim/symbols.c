@@ -56,12 +56,14 @@ __attribute__((constructor)) static void zc_start(void)
     zc_resolve_symbols();
     zc_proof_init();
     zc_settings_load();
+    zc_log_init();
     zc_depth--;
 }
 
 __attribute__((destructor)) static void zc_end(void)
 {
     zc_depth++;  /* our own writes are never rewritten */
+    zc_log_finish();
     zc_stats_report();
     zc_depth--;
 }

@@ -21,7 +21,7 @@
 
 #define SENDFILE_MAX 0x7ffff000  /* the kernel's cap per call */
 
-static enum zc_method method_for(enum zc_dest_kind kind)
+enum zc_method zc_method_for(enum zc_dest_kind kind)
 {
     return kind == ZC_DEST_SOCKET ? ZC_SENDFILE : kind == ZC_DEST_PIPE ? ZC_SPLICE : ZC_COPY_FILE_RANGE;
 }
@@ -77,14 +77,14 @@ static ssize_t send_plain(int fd, const struct zc_dest *dest, const struct zc_pi
 
 /* One file piece; returns bytes done or -1 with errno. */
 static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct zc_piece *piece, off_t *dst_off,
-                               int send_flags, bool more_follows)
+                               int send_flags, bool more_follows, bool *fell_back)
 {
     size_t done = 0;
     while (done < piece->len) {
         ssize_t r = fast_call(fd, dest->kind, piece->src_fd, piece->src_off + (off_t)done, piece->len - done,
                               dst_off);
         if (r > 0) {
-            zc_stats_add(method_for(dest->kind), r);
+            zc_stats_add(zc_method_for(dest->kind), r);
             done += (size_t)r;
             continue;  /* sendfile may stop early at any time */
         }
@@ -92,6 +92,7 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
             return done ? (ssize_t)done : -1;
         /* 0: the source shrank; other errors: this fd or fs refuses. */
         zc_stats_skip(ZC_SKIP_FAST_CALL_FAILED);
+        *fell_back = true;
         ssize_t rest = send_plain(fd, dest, piece, done, dst_off, send_flags, more_follows);
         if (rest < 0)
             return done ? (ssize_t)done : -1;
@@ -101,14 +102,14 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
 }
 
 static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
-                               off_t *dst_off, int send_flags)
+                               off_t *dst_off, int send_flags, bool *fell_back)
 {
     size_t total = 0;
     for (int i = 0; i < npieces; i++) {
         const struct zc_piece *piece = &pieces[i];
         bool more = i + 1 < npieces;
         ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, send_flags, more)
-                                      : send_file_piece(fd, dest, piece, dst_off, send_flags, more);
+                                      : send_file_piece(fd, dest, piece, dst_off, send_flags, more, fell_back);
         if (r < 0)
             return total ? (ssize_t)total : -1;
         total += (size_t)r;
@@ -119,7 +120,7 @@ static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct 
 }
 
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
-                    const off_t *dst_off_in, int send_flags)
+                    const off_t *dst_off_in, int send_flags, bool *fell_back)
 {
     off_t dst_off_copy, *dst_off = NULL;
     if (dst_off_in) {
@@ -138,7 +139,7 @@ ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *p
         if (sigismember(&old_mask, SIGPIPE) && sigpending(&pending) == 0)
             pending_before = sigismember(&pending, SIGPIPE);
     }
-    ssize_t r = transfer_pieces(fd, dest, pieces, npieces, dst_off, send_flags);
+    ssize_t r = transfer_pieces(fd, dest, pieces, npieces, dst_off, send_flags, fell_back);
     if (hold_sigpipe) {
         int saved_errno = errno;
         if (!pending_before && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {

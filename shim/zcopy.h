@@ -39,17 +39,23 @@ static inline bool zc_ready(void)
 extern ZC_TLS int zc_depth;
 
 /* ---- settings.c ---- */
-enum zc_mode { ZC_MODE_OFF, ZC_MODE_SAFE, ZC_MODE_TRUST };
+enum zc_mode { ZC_MODE_OFF, ZC_MODE_SAFE, ZC_MODE_TRUST, ZC_MODE_DIAG };
+enum zc_log_level { ZC_LOG_SUMMARY, ZC_LOG_DECISIONS, ZC_LOG_DEBUG };
 struct zc_settings {
     enum zc_mode mode;
     size_t min_bytes;
     char stats_dest[256];  /* "" = no summary, "-" = stderr, else a path */
+    char log_dest[256];    /* "" = no decision log, "-" = stderr, else a path */
+    bool log_json;
+    enum zc_log_level log_level;
+    int backtrace_depth;   /* frames kept per call site; 0 = caller only */
 };
 extern struct zc_settings zc_cfg;
 extern volatile int zc_settings_loaded;
 void zc_settings_load(void);
 const char *zc_mode_name(enum zc_mode mode);
-/* Accelerate only after the constructor read the settings and mode != off. */
+/* Watch calls only after the constructor read the settings and mode != off
+ * (diag watches and decides, but never changes a call). */
 static inline bool zc_active(void)
 {
     return zc_settings_loaded && zc_cfg.mode != ZC_MODE_OFF;
@@ -57,25 +63,26 @@ static inline bool zc_active(void)
 
 /* ---- stats.c: lock-free counters and the exit summary ---- */
 enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRAM_FAST, ZC_METHODS };
-#define ZC_SKIP_REASONS(X)                                                              \
-    X(BELOW_MIN_BYTES, "below_min_bytes")     /* smaller than ZCOPY_MIN_BYTES */          \
-    X(NOT_FROM_FILE, "not_from_file")         /* bytes not from a remembered read */      \
-    X(DEST_NOT_STREAM, "dest_not_stream")     /* datagram or seqpacket socket */          \
-    X(DEST_APPEND, "dest_append")             /* O_APPEND file */                          \
-    X(DEST_CHAR_DEVICE, "dest_char_device")   /* tty, /dev/null, ... */                   \
-    X(DEST_OTHER, "dest_other")               /* bad fd, read-only, other kinds */         \
-    X(PIPE_ATOMIC, "pipe_atomic_write")       /* <= PIPE_BUF to a pipe must stay atomic */ \
-    X(CALL_FLAGS, "call_flags")               /* send flags, an address, control data */  \
-    X(SOURCE_GONE, "source_fd_changed")       /* closed, reused or dup2'd over */         \
-    X(SOURCE_SYNTHETIC, "source_synthetic_fs") /* procfs, sysfs, ... */                   \
-    X(BYTES_CHANGED, "bytes_changed")         /* buffer differs from the file */         \
-    X(PROOF_UNAVAILABLE, "proof_unavailable") /* could not map the file safely */        \
-    X(TOO_COMPLEX, "too_many_pieces")         /* more iovecs or pieces than handled */    \
-    X(FAST_CALL_FAILED, "fast_call_fallback") /* EINVAL, EXDEV, ... or a short source */
+/* X(id, name, what a user reads in the log and the report) */
+#define ZC_SKIP_REASONS(X)                                                                     \
+    X(BELOW_MIN_BYTES, "below_min_bytes", "below the ZCOPY_MIN_BYTES threshold")              \
+    X(NOT_FROM_FILE, "not_from_file", "bytes did not come from a file read")                   \
+    X(DEST_NOT_STREAM, "dest_not_stream", "destination is a datagram or seqpacket socket")     \
+    X(DEST_APPEND, "dest_append", "destination file is O_APPEND")                              \
+    X(DEST_CHAR_DEVICE, "dest_char_device", "destination is a tty or character device")       \
+    X(DEST_OTHER, "dest_other", "destination is not a stream socket, pipe or writable file")   \
+    X(PIPE_ATOMIC, "pipe_atomic_write", "pipe write of PIPE_BUF bytes or less must stay atomic") \
+    X(CALL_FLAGS, "call_flags", "send flags, an address or control data")                      \
+    X(SOURCE_GONE, "source_fd_changed", "source fd was closed, reused or dup2'd over")         \
+    X(SOURCE_SYNTHETIC, "source_synthetic_fs", "source on procfs, sysfs or another synthetic fs") \
+    X(BYTES_CHANGED, "bytes_changed", "buffer changed after the read, or the file changed")   \
+    X(PROOF_UNAVAILABLE, "proof_unavailable", "could not map the source to prove the bytes")   \
+    X(TOO_COMPLEX, "too_many_pieces", "more iovecs or pieces than zcopy handles")              \
+    X(FAST_CALL_FAILED, "fast_call_fallback", "the fast call failed; the plain call finished") 
 
 enum zc_skip {
     ZC_SKIP_NONE = 0,
-#define X(id, name) ZC_SKIP_##id,
+#define X(id, name, text) ZC_SKIP_##id,
     ZC_SKIP_REASONS(X)
 #undef X
     ZC_SKIP_COUNT
@@ -85,10 +92,37 @@ void zc_stats_skip(enum zc_skip reason);
 void zc_stats_reset(void);
 void zc_stats_report(void);
 
+/* ---- log.c: the decision log, per call site ---- */
+enum zc_action { ZC_ACT_REWRITE, ZC_ACT_WOULD_REWRITE, ZC_ACT_SKIP, ZC_ACT_FALLBACK, ZC_ACTIONS };
+struct zc_decision {
+    enum zc_action action;
+    enum zc_method method;  /* ZC_PLAIN when no fast call applies */
+    enum zc_skip reason;
+    int dst_fd;
+    int src_fd;             /* -1 when no byte came from a file */
+    off_t src_off;
+    size_t bytes;
+    const void *site;       /* return address in the caller of the hook */
+};
+void zc_log_init(void);
+void zc_log_decision(const struct zc_decision *d);
+void zc_log_finish(void);
+void zc_log_diag_report(int fd);
+/* The program is about to close or reuse fds [first, last]. */
+void zc_log_fd_released(unsigned first, unsigned last);
+static inline bool zc_logging(void)
+{
+    return zc_cfg.log_dest[0] || zc_cfg.mode == ZC_MODE_DIAG;
+}
+const char *zc_method_name(enum zc_method method);
+const char *zc_skip_name(enum zc_skip reason);
+const char *zc_skip_text(enum zc_skip reason);
+
 /* ---- fdclass.c: what an fd is, checked at the moment of use ---- */
 enum zc_dest_kind { ZC_DEST_SOCKET, ZC_DEST_PIPE, ZC_DEST_FILE };
 struct zc_dest {
     enum zc_dest_kind kind;
+    int domain;  /* sockets: AF_INET, AF_INET6 or AF_UNIX */
     bool inet;  /* TCP: worth MSG_MORE between a plain piece and a file piece */
 };
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest);
@@ -124,7 +158,7 @@ enum zc_sink { ZC_SINK_WRITE, ZC_SINK_SEND };
 /* Returns true when it handled the call and stored its result in *result;
  * false means: do the plain call.  dst_off is non-NULL for pwrite. */
 bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_off,
-                enum zc_sink sink, int flags, ssize_t *result);
+                enum zc_sink sink, int flags, const void *site, ssize_t *result);
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {
@@ -136,6 +170,7 @@ struct zc_piece {
     ino_t ino;
 };
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
-                    const off_t *dst_off, int send_flags);
+                    const off_t *dst_off, int send_flags, bool *fell_back);
+enum zc_method zc_method_for(enum zc_dest_kind kind);
 
 #endif

@@ -1,0 +1,574 @@
+/* The decision log (ZCOPY_LOG) and diag mode's report, per call site.
+ *
+ * A copy loop makes the same decision at the same place thousands of times,
+ * so decisions are aggregated in a fixed table keyed by (call site, action,
+ * method, reason).  The first occurrence writes one line with the details and
+ * a backtrace; later ones only add to counters, written every 10 s and at
+ * exit.  Never data contents.
+ *
+ * Hazards:
+ * - Hooks run in signal handlers and any thread: no malloc, no lock, no stdio.
+ *   Lines are formatted into a stack buffer and written with one write().
+ * - Backtraces come from libunwind's unw_backtrace, which neither allocates
+ *   nor locks with caching off.  Addresses become module+offset with dladdr,
+ *   whose loader lock is recursive, so a handler cannot deadlock on it.
+ * - The program may close our log fd (daemons close everything) or dup2 over
+ *   it: the close hooks tell us, and every write first checks that the fd
+ *   still names our file; if not we reopen it. */
+#include "zcopy.h"
+
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libunwind.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SITE_SLOTS 512
+#define MAX_FRAMES 16
+#define FLUSH_EVERY_NS 10000000000LL
+
+static const char *const action_names[ZC_ACTIONS] = {
+    [ZC_ACT_REWRITE] = "rewrite",
+    [ZC_ACT_WOULD_REWRITE] = "would_rewrite",
+    [ZC_ACT_SKIP] = "skip",
+    [ZC_ACT_FALLBACK] = "fallback",
+};
+
+struct site_slot {
+    uint64_t key;    /* 0: free; claimed with a compare-and-swap */
+    int ready;       /* the fields below are filled */
+    const void *site;
+    uint8_t action, method, reason, dst_kind;
+    int nframes;
+    uintptr_t frames[MAX_FRAMES];
+    uint64_t calls, bytes;
+    uint64_t flushed_calls;
+};
+
+static struct site_slot sites[SITE_SLOTS];
+static uint64_t sites_dropped;  /* decisions that found the table full */
+static int log_fd = -1;
+static dev_t log_dev;
+static ino_t log_ino;
+static int64_t last_flush_ns;
+
+/* ---- a tiny async-signal-safe formatter ---- */
+
+struct line {
+    char buf[3072];
+    size_t len;
+};
+
+static void put(struct line *l, const char *s)
+{
+    while (*s && l->len < sizeof l->buf - 2)
+        l->buf[l->len++] = *s++;
+}
+
+static void put_u64(struct line *l, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof tmp - 1;
+    tmp[i] = 0;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(l, tmp + i);
+}
+
+static void put_i64(struct line *l, int64_t v)
+{
+    if (v < 0) {
+        put(l, "-");
+        v = -v;
+    }
+    put_u64(l, (uint64_t)v);
+}
+
+static void put_hex(struct line *l, uint64_t v)
+{
+    char tmp[20];
+    int i = sizeof tmp - 1;
+    tmp[i] = 0;
+    do {
+        tmp[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    put(l, "0x");
+    put(l, tmp + i);
+}
+
+/* A value: JSON-escaped in json, spaces and '=' percent-escaped in text. */
+static void put_value(struct line *l, const char *s)
+{
+    char one[8];
+    for (; *s && l->len < sizeof l->buf - 8; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (zc_cfg.log_json) {
+            if (c == '"' || c == '\\') {
+                one[0] = '\\', one[1] = (char)c, one[2] = 0;
+            } else if (c < 0x20) {
+                one[0] = '\\', one[1] = 'u', one[2] = '0', one[3] = '0';
+                one[4] = "0123456789abcdef"[c >> 4], one[5] = "0123456789abcdef"[c & 15], one[6] = 0;
+            } else {
+                one[0] = (char)c, one[1] = 0;
+            }
+        } else if (c <= ' ' || c == '=' || c == '%' || c == '"') {
+            one[0] = '%', one[1] = "0123456789ABCDEF"[c >> 4], one[2] = "0123456789ABCDEF"[c & 15], one[3] = 0;
+        } else {
+            one[0] = (char)c, one[1] = 0;
+        }
+        put(l, one);
+    }
+}
+
+/* Fields: text lines are "zcopy: key=value ...", JSON lines one object. */
+static void field_start(struct line *l, const char *key)
+{
+    if (zc_cfg.log_json) {
+        put(l, l->len > 1 ? ",\"" : "\"");
+        put(l, key);
+        put(l, "\":");
+    } else {
+        put(l, " ");
+        put(l, key);
+        put(l, "=");
+    }
+}
+
+static void field_str(struct line *l, const char *key, const char *value)
+{
+    field_start(l, key);
+    if (zc_cfg.log_json)
+        put(l, "\"");
+    put_value(l, value);
+    if (zc_cfg.log_json)
+        put(l, "\"");
+}
+
+static void field_int(struct line *l, const char *key, int64_t value)
+{
+    field_start(l, key);
+    put_i64(l, value);
+}
+
+static void line_begin(struct line *l, const char *event)
+{
+    l->len = 0;
+    put(l, zc_cfg.log_json ? "{" : "zcopy:");
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    field_start(l, "time");
+    put_u64(l, (uint64_t)now.tv_sec);
+    put(l, ".");
+    char ms[4] = { (char)('0' + now.tv_nsec / 100000000), (char)('0' + now.tv_nsec / 10000000 % 10),
+                   (char)('0' + now.tv_nsec / 1000000 % 10), 0 };
+    put(l, ms);
+    field_int(l, "pid", getpid());
+    field_int(l, "tid", gettid());
+    field_str(l, "mode", zc_mode_name(zc_cfg.mode));
+    field_str(l, "event", event);
+}
+
+/* ---- the log file ---- */
+
+static int log_open(void)
+{
+    if (!strcmp(zc_cfg.log_dest, "-"))
+        return 2;
+    char path[PATH_MAX];
+    size_t o = 0;
+    for (const char *s = zc_cfg.log_dest; *s && o < sizeof path - 24; s++) {
+        if (s[0] == '%' && s[1] == 'p') {
+            struct line pid = { .len = 0 };
+            put_u64(&pid, (uint64_t)getpid());
+            pid.buf[pid.len] = 0;
+            for (char *p = pid.buf; *p; p++)
+                path[o++] = *p;
+            s++;
+        } else {
+            path[o++] = *s;
+        }
+    }
+    path[o] = 0;
+    int fd = real_openat64 ? real_openat64(AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600)
+                           : -1;
+    if (fd < 0)
+        return -1;
+    /* High, out of the way of programs that expect low fd numbers. */
+    struct rlimit rl;
+    int floor = 3;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 256)
+        floor = (int)(rl.rlim_cur > 1024 ? 1024 : rl.rlim_cur) - 64;
+    int high = real_fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (high >= 0) {
+        real_close(fd);
+        fd = high;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        log_dev = st.st_dev;
+        log_ino = st.st_ino;
+    }
+    return fd;
+}
+
+/* The fd to write to, reopened if the program closed or replaced ours. */
+static int log_fd_get(void)
+{
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
+    if (fd == 2)
+        return fd;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == log_dev && st.st_ino == log_ino)
+        return fd;
+    int fresh = log_open();
+    if (fresh < 0)
+        return -1;
+    if (!__atomic_compare_exchange_n(&log_fd, &fd, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        real_close(fresh);  /* another thread reopened it first */
+        return fd;
+    }
+    return fresh;
+}
+
+static void line_emit(struct line *l)
+{
+    put(l, zc_cfg.log_json ? "}\n" : "\n");
+    int fd = log_fd_get();
+    if (fd >= 0)
+        real_write(fd, l->buf, l->len);
+}
+
+void zc_log_fd_released(unsigned first, unsigned last)
+{
+    int fd = __atomic_load_n(&log_fd, __ATOMIC_RELAXED);
+    if (fd > 2 && (unsigned)fd >= first && (unsigned)fd <= last)
+        __atomic_compare_exchange_n(&log_fd, &fd, -1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+void zc_log_init(void)
+{
+    if (!zc_cfg.log_dest[0])
+        return;
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+    log_fd = log_open();
+    if (log_fd < 0)
+        dprintf(2, "zcopy: cannot open ZCOPY_LOG=%s: %s\n", zc_cfg.log_dest, strerror(errno));
+}
+
+/* ---- call sites ---- */
+
+/* module + offset as the module's own addresses (what addr2line wants). */
+static void put_frame(struct line *l, uintptr_t pc)
+{
+    Dl_info info;
+    if (!dladdr((void *)pc, &info) || !info.dli_fname) {
+        put_hex(l, pc);
+        return;
+    }
+    uintptr_t base = (uintptr_t)info.dli_fbase;
+    /* A non-PIE executable is linked at its load address. */
+    if (base && ((const Elf64_Ehdr *)base)->e_type == ET_EXEC)
+        base = 0;
+    put_value(l, info.dli_fname[0] ? info.dli_fname : "?");
+    put(l, "+");
+    put_hex(l, pc - base);
+    if (info.dli_sname) {
+        put(l, zc_cfg.log_json ? "(" : "(");
+        put_value(l, info.dli_sname);
+        put(l, "+");
+        put_hex(l, pc - (uintptr_t)info.dli_saddr);
+        put(l, ")");
+    }
+}
+
+/* Return addresses point after the call; minus one names the call's line. */
+static void field_site(struct line *l, const struct site_slot *s)
+{
+    field_start(l, "site");
+    if (zc_cfg.log_json)
+        put(l, "\"");
+    put_frame(l, (uintptr_t)s->site - 1);
+    if (zc_cfg.log_json)
+        put(l, "\"");
+    if (s->nframes > 1) {
+        field_start(l, "frames");
+        put(l, zc_cfg.log_json ? "[" : "");
+        for (int i = 0; i < s->nframes; i++) {
+            if (i)
+                put(l, zc_cfg.log_json ? "," : ";");
+            if (zc_cfg.log_json)
+                put(l, "\"");
+            put_frame(l, s->frames[i] - 1);
+            if (zc_cfg.log_json)
+                put(l, "\"");
+        }
+        put(l, zc_cfg.log_json ? "]" : "");
+    }
+}
+
+/* Frames from the caller of the hook outwards. */
+static int capture_frames(const void *site, uintptr_t *frames)
+{
+    void *raw[MAX_FRAMES + 8];
+    int depth = zc_cfg.backtrace_depth;
+    if (depth <= 0)
+        return 0;
+    if (depth > MAX_FRAMES)
+        depth = MAX_FRAMES;
+    int n = unw_backtrace(raw, depth + 8);
+    int start = 0;
+    while (start < n && raw[start] != site)
+        start++;
+    if (start == n)
+        start = 0;  /* site not found (tail call): keep all we have */
+    int kept = 0;
+    for (int i = start; i < n && kept < depth; i++)
+        frames[kept++] = (uintptr_t)raw[i];
+    return kept;
+}
+
+static const char *dest_kind_name(int kind)
+{
+    static const char *const names[] = { "tcp", "tcp6", "unix", "pipe", "file", "other", "none" };
+    return names[kind];
+}
+
+enum { DK_TCP, DK_TCP6, DK_UNIX, DK_PIPE, DK_FILE, DK_OTHER, DK_NONE };
+
+static void copy_out(char *out, size_t size, struct line *l)
+{
+    size_t n = l->len < size - 1 ? l->len : size - 1;
+    memcpy(out, l->buf, n);
+    out[n] = 0;
+}
+
+static int dest_kind_of(int fd, char *peer, size_t peer_len)
+{
+    struct stat st;
+    peer[0] = 0;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return DK_NONE;
+    if (S_ISFIFO(st.st_mode))
+        return DK_PIPE;
+    if (S_ISREG(st.st_mode))
+        return DK_FILE;
+    if (!S_ISSOCK(st.st_mode))
+        return DK_OTHER;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+        len = 0;
+    if (len && ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        struct line l = { .len = 0 };
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        put(&l, ip), put(&l, ":"), put_u64(&l, ntohs(in->sin_port));
+        copy_out(peer, peer_len, &l);
+    } else if (len && ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        struct line l = { .len = 0 };
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        put(&l, "["), put(&l, ip), put(&l, "]:"), put_u64(&l, ntohs(in6->sin6_port));
+        copy_out(peer, peer_len, &l);
+    } else if (len > offsetof(struct sockaddr_un, sun_path) && ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+        if (n >= peer_len)
+            n = peer_len - 1;
+        memcpy(peer, un->sun_path[0] ? un->sun_path : "@abstract", n);
+        peer[n] = 0;
+    }
+    if (type != SOCK_STREAM)
+        return DK_OTHER;
+    return ss.ss_family == AF_INET6 ? DK_TCP6 : ss.ss_family == AF_UNIX || !len ? DK_UNIX : DK_TCP;
+}
+
+static void fd_path(int fd, char *out, size_t size)
+{
+    char link[32] = "/proc/self/fd/";
+    struct line l = { .len = 0 };
+    put(&l, link);
+    put_u64(&l, (uint64_t)fd);
+    l.buf[l.len] = 0;
+    ssize_t n = fd >= 0 ? readlink(l.buf, out, size - 1) : -1;
+    out[n > 0 ? n : 0] = 0;
+}
+
+static void log_first_occurrence(const struct site_slot *s, const struct zc_decision *d)
+{
+    struct line l;
+    char src_path[512], peer[128];
+    line_begin(&l, "decision");
+    field_str(&l, "action", action_names[d->action]);
+    field_str(&l, "method", zc_method_name(d->method));
+    field_str(&l, "reason", zc_skip_name(d->reason));
+    field_str(&l, "reason_text", zc_skip_text(d->reason));
+    fd_path(d->src_fd, src_path, sizeof src_path);
+    field_int(&l, "src_fd", d->src_fd);
+    field_str(&l, "src_kind", d->src_fd >= 0 ? "file" : "memory");
+    field_str(&l, "src_path", src_path);
+    field_int(&l, "src_offset", d->src_fd >= 0 ? (int64_t)d->src_off : -1);
+    int kind = dest_kind_of(d->dst_fd, peer, sizeof peer);
+    field_int(&l, "dst_fd", d->dst_fd);
+    field_str(&l, "dst_kind", dest_kind_name(kind));
+    field_str(&l, "dst_peer", peer);
+    field_int(&l, "bytes", (int64_t)d->bytes);
+    field_site(&l, s);
+    line_emit(&l);
+}
+
+static void log_counters(struct site_slot *s, bool final)
+{
+    uint64_t calls = __atomic_load_n(&s->calls, __ATOMIC_RELAXED);
+    if (calls == s->flushed_calls && !final)
+        return;
+    s->flushed_calls = calls;
+    struct line l;
+    line_begin(&l, "counters");
+    field_str(&l, "action", action_names[s->action]);
+    field_str(&l, "method", zc_method_name(s->method));
+    field_str(&l, "reason", zc_skip_name(s->reason));
+    field_str(&l, "dst_kind", dest_kind_name(s->dst_kind));
+    field_int(&l, "calls", (int64_t)calls);
+    field_int(&l, "bytes", (int64_t)__atomic_load_n(&s->bytes, __ATOMIC_RELAXED));
+    field_str(&l, "final", final ? "yes" : "no");
+    field_site(&l, s);
+    line_emit(&l);
+}
+
+static void flush_all(bool final)
+{
+    for (int i = 0; i < SITE_SLOTS; i++)
+        if (__atomic_load_n(&sites[i].ready, __ATOMIC_ACQUIRE))
+            log_counters(&sites[i], final);
+}
+
+static void maybe_flush(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    int64_t last = __atomic_load_n(&last_flush_ns, __ATOMIC_RELAXED);
+    if (!last) {
+        __atomic_compare_exchange_n(&last_flush_ns, &last, ns, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        return;
+    }
+    if (ns - last >= FLUSH_EVERY_NS &&
+        __atomic_compare_exchange_n(&last_flush_ns, &last, ns, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        flush_all(false);
+}
+
+static uint64_t site_key(const struct zc_decision *d)
+{
+    uint64_t k = (uint64_t)(uintptr_t)d->site * 0x9E3779B97F4A7C15ull;
+    k ^= ((uint64_t)d->action << 16) | ((uint64_t)d->method << 8) | d->reason;
+    return k ? k : 1;
+}
+
+void zc_log_decision(const struct zc_decision *d)
+{
+    uint64_t key = site_key(d);
+    struct site_slot *s = NULL;
+    for (unsigned i = 0, h = (unsigned)(key >> 32) % SITE_SLOTS; i < SITE_SLOTS; i++, h = (h + 1) % SITE_SLOTS) {
+        struct site_slot *c = &sites[h];
+        uint64_t cur = __atomic_load_n(&c->key, __ATOMIC_ACQUIRE);
+        if (cur == key) {
+            s = c;
+            break;
+        }
+        if (cur == 0) {
+            if (__atomic_compare_exchange_n(&c->key, &cur, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                char peer[2];
+                c->site = d->site;
+                c->action = (uint8_t)d->action;
+                c->method = (uint8_t)d->method;
+                c->reason = (uint8_t)d->reason;
+                c->dst_kind = (uint8_t)dest_kind_of(d->dst_fd, peer, sizeof peer);
+                c->nframes = capture_frames(d->site, c->frames);
+                __atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
+                if (zc_cfg.log_dest[0] && zc_cfg.log_level >= ZC_LOG_DECISIONS)
+                    log_first_occurrence(c, d);
+                s = c;
+                break;
+            }
+            if (cur == key) {
+                s = c;
+                break;
+            }
+        }
+    }
+    if (!s) {
+        __atomic_add_fetch(&sites_dropped, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    __atomic_add_fetch(&s->calls, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->bytes, d->bytes, __ATOMIC_RELAXED);
+    if (!zc_cfg.log_dest[0])
+        return;
+    if (zc_cfg.log_level == ZC_LOG_DEBUG && __atomic_load_n(&s->calls, __ATOMIC_RELAXED) > 1)
+        log_first_occurrence(s, d);  /* debug: every decision */
+    if (zc_cfg.log_level >= ZC_LOG_DECISIONS)
+        maybe_flush();
+}
+
+/* ---- at exit ---- */
+
+/* diag mode's report: per call site, what went through user space and what
+ * zcopy would have done, largest first.  Printed where the summary goes. */
+void zc_log_diag_report(int fd)
+{
+    int order[SITE_SLOTS], n = 0;
+    for (int i = 0; i < SITE_SLOTS; i++)
+        if (__atomic_load_n(&sites[i].ready, __ATOMIC_ACQUIRE))
+            order[n++] = i;
+    for (int i = 1; i < n; i++)  /* insertion sort by bytes, descending */
+        for (int j = i; j > 0 && sites[order[j]].bytes > sites[order[j - 1]].bytes; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    dprintf(fd, "zcopy: diag report pid=%d: nothing was changed; per call site, largest first\n", (int)getpid());
+    for (int k = 0; k < n; k++) {
+        struct site_slot *s = &sites[order[k]];
+        struct line l = { .len = 0 };
+        bool saved_json = zc_cfg.log_json;
+        zc_cfg.log_json = false;
+        put_frame(&l, (uintptr_t)s->site - 1);
+        zc_cfg.log_json = saved_json;
+        l.buf[l.len] = 0;
+        if (s->action == ZC_ACT_WOULD_REWRITE)
+            dprintf(fd, "zcopy:   %s: %llu bytes in %llu calls through user space; would rewrite all with %s\n",
+                    l.buf, (unsigned long long)s->bytes, (unsigned long long)s->calls, zc_method_name(s->method));
+        else
+            dprintf(fd, "zcopy:   %s: %llu bytes in %llu calls through user space; would not rewrite: %s (%s)\n",
+                    l.buf, (unsigned long long)s->bytes, (unsigned long long)s->calls, zc_skip_text(s->reason),
+                    zc_skip_name(s->reason));
+    }
+    if (sites_dropped)
+        dprintf(fd, "zcopy:   (%llu decisions not counted: more than %d distinct sites)\n",
+                (unsigned long long)sites_dropped, SITE_SLOTS);
+}
+
+void zc_log_finish(void)
+{
+    if (zc_settings_loaded && zc_cfg.log_dest[0])
+        flush_all(true);
+}
