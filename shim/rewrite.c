@@ -101,6 +101,8 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return why;
     if (dst_off && dest->kind != ZC_DEST_FILE)
         return ZC_SKIP_DEST_OTHER;  /* pwrite on a pipe or socket: ESPIPE */
+    if (sink == ZC_SINK_SEND && dest->kind != ZC_DEST_SOCKET)
+        return ZC_SKIP_DEST_OTHER;  /* send on a file or pipe: ENOTSOCK */
     if (dest->kind == ZC_DEST_PIPE && total <= PIPE_BUF)
         return ZC_SKIP_PIPE_ATOMIC;
     return check_sources(plan);
