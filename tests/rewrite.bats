@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# Copy loops zcopy must rewrite.  Each test runs tests/progs/copyloop without
+# the library and preloaded under strace (copy_pair), requires identical
+# output and offsets, compares the output with what the loop is meant to
+# produce, and counts the bytes the fast call carried in the strace log.
+
+setup_file() {
+  load test_helper/common
+  load test_helper/copyloop
+  build_copyloop
+}
+
+setup() {
+  load test_helper/common
+  load test_helper/copyloop
+  T=$BATS_TEST_TMPDIR
+  make_file "$T/src" "$SIZE"
+}
+
+# ---- destinations -----------------------------------------------------------
+
+@test "file to TCP socket: read+write becomes sendfile" {
+  copy_pair "$T/src" -d tcp
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "file to unix stream socket: read+write becomes sendfile" {
+  copy_pair "$T/src" -d unix
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "file to pipe: read+write becomes splice" {
+  copy_pair "$T/src" -d pipe
+  cmp "$T/zc" "$T/src"
+  expect_fast splice "$SIZE"
+}
+
+@test "file to regular file: read+write becomes copy_file_range, dest offset advances" {
+  copy_pair "$T/src" -d file
+  cmp "$T/zc" "$T/src"
+  grep -qx "offsets src=$SIZE dst=$SIZE" "$T/zc.err"
+  expect_fast copy_file_range "$SIZE"
+}
+
+@test "file to stdout redirected to a file (fd 1): becomes copy_file_range" {
+  "$PROGS/copyloop" -d stdout "$T/src" - >"$T/plain"
+  traced "$T/log" "$PROGS/copyloop" -d stdout "$T/src" - >"$T/zc"
+  cmp "$T/plain" "$T/zc"
+  cmp "$T/zc" "$T/src"
+  expect_fast copy_file_range "$SIZE"
+}
+
+# ---- source calls -----------------------------------------------------------
+
+@test "pread source at explicit offsets to TCP: sendfile, source offset stays 0" {
+  copy_pair "$T/src" -d tcp -r pread
+  cmp "$T/zc" "$T/src"
+  grep -qx "offsets src=0 dst=-1" "$T/zc.err"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "pread source to regular file: copy_file_range" {
+  copy_pair "$T/src" -d file -r pread
+  cmp "$T/zc" "$T/src"
+  expect_fast copy_file_range "$SIZE"
+}
+
+@test "readv source (two iovecs per buffer) to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -r readv
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "readv source (two iovecs per buffer) to pipe: splice" {
+  copy_pair "$T/src" -d pipe -r readv
+  cmp "$T/zc" "$T/src"
+  expect_fast splice "$SIZE"
+}
+
+# ---- sink calls -------------------------------------------------------------
+
+@test "send (flags 0) to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -w send
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "send with MSG_NOSIGNAL to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -w sendnosig
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "send to unix stream socket: sendfile" {
+  copy_pair "$T/src" -d unix -w send
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "writev of one buffer to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -w writev
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "writev of one buffer to pipe: splice" {
+  copy_pair "$T/src" -d pipe -w writev
+  cmp "$T/zc" "$T/src"
+  expect_fast splice "$SIZE"
+}
+
+@test "writev of one buffer to regular file: copy_file_range" {
+  copy_pair "$T/src" -d file -w writev
+  cmp "$T/zc" "$T/src"
+  expect_fast copy_file_range "$SIZE"
+}
+
+@test "sendmsg of one buffer to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -w sendmsg
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "pwrite at explicit dest offsets to regular file: copy_file_range, dest offset stays 0" {
+  copy_pair "$T/src" -d file -w pwrite
+  cmp "$T/zc" "$T/src"
+  grep -qx "offsets src=$SIZE dst=0" "$T/zc.err"
+  expect_fast copy_file_range "$SIZE"
+}
+
+# ---- buffer patterns --------------------------------------------------------
+
+@test "sub-range of the buffer (-k 100) to TCP: sendfile carries only the written part" {
+  copy_pair "$T/src" -d tcp -k 100
+  drop_heads "$T/src" 65536 100 >"$T/expected"
+  cmp "$T/zc" "$T/expected"
+  expect_fast sendfile $((SIZE / 65536 * (65536 - 100)))
+}
+
+@test "sub-range of the buffer (-k 100) to regular file: copy_file_range of the written part" {
+  copy_pair "$T/src" -d file -k 100
+  drop_heads "$T/src" 65536 100 >"$T/expected"
+  cmp "$T/zc" "$T/expected"
+  expect_fast copy_file_range $((SIZE / 65536 * (65536 - 100)))
+}
+
+@test "double buffers, reading ahead into the other one (-2) to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -2
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+@test "double buffers with pread (-2 -r pread) to pipe: splice" {
+  copy_pair "$T/src" -d pipe -2 -r pread
+  cmp "$T/zc" "$T/src"
+  expect_fast splice "$SIZE"
+}
+
+@test "one writev gathering 9 buffers of 16 KiB (-g 9) to TCP: sendfile" {
+  copy_pair "$T/src" -d tcp -w writev -g 9 -c 16384
+  cmp "$T/zc" "$T/src"
+  expect_fast sendfile "$SIZE"
+}
+
+# A short sendfile can leave a remainder below ZCOPY_MIN_BYTES, which the
+# program then writes plainly, so the sendfile total varies from run to run.
+# What must hold: sendfile + those plain writes = the file, and no plain
+# write was big enough to be rewritten.
+@test "non-blocking TCP, SO_SNDBUF 4096, slow reader: sendfile with short counts, bytes intact" {
+  "$PROGS/copyloop" -d tcp -N -S 4096 -z 200 "$T/src" "$T/plain"
+  traced_ff "$T/log" "$PROGS/copyloop" -d tcp -N -S 4096 -z 200 "$T/src" "$T/zc"
+  cmp "$T/plain" "$T/zc"
+  cmp "$T/zc" "$T/src"
+  logs=$(grep -l '^sendfile(' "$T"/log.*) || fail "no process called sendfile"
+  [ "$(echo "$logs" | wc -l)" -eq 1 ] || fail "several processes called sendfile: $logs"
+  read -r fast plain big short < <(sender_summary "$logs")
+  echo "sendfile $fast, plain writes $plain (largest asked $big), EAGAIN/short sendfiles $short" >&2
+  [ $((fast + plain)) -eq "$SIZE" ] || fail "sendfile $fast + plain write $plain != $SIZE"
+  [ "$big" -lt 16384 ] || fail "a plain write of $big bytes was not rewritten"
+  [ "$fast" -ge $((SIZE / 2)) ] || fail "sendfile carried only $fast bytes"
+  [ "$short" -gt 0 ] || fail "no sendfile returned EAGAIN or a short count"
+}
