@@ -51,6 +51,8 @@ struct site_slot {
     uint8_t action, method, reason, dst_kind;
     int nframes;
     uintptr_t frames[MAX_FRAMES];
+    char site_name[64];  /* function of the call site, from the symbol table */
+    uintptr_t site_name_off;
     uint64_t calls, bytes;
     uint64_t flushed_calls;
 };
@@ -61,6 +63,7 @@ static int log_fd = -1;
 static dev_t log_dev;
 static ino_t log_ino;
 static int64_t last_flush_ns;
+static char exe_path[PATH_MAX];  /* dladdr names the main program by argv[0] */
 
 /* ---- a tiny async-signal-safe formatter ---- */
 
@@ -260,9 +263,14 @@ void zc_log_fd_released(unsigned first, unsigned last)
 
 void zc_log_init(void)
 {
+    if (!zc_logging())
+        return;
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = 0;
+    /* No cache: nothing shared between threads, nothing to lock. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     if (!zc_cfg.log_dest[0])
         return;
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     log_fd = log_open();
     if (log_fd < 0)
         dprintf(2, "zcopy: cannot open ZCOPY_LOG=%s: %s\n", zc_cfg.log_dest, strerror(errno));
@@ -270,8 +278,9 @@ void zc_log_init(void)
 
 /* ---- call sites ---- */
 
-/* module + offset as the module's own addresses (what addr2line wants). */
-static void put_frame(struct line *l, uintptr_t pc)
+/* module+offset, the offset in the module's own addresses (what addr2line
+ * wants), then (function+offset) when a symbol is known. */
+static void put_frame_named(struct line *l, uintptr_t pc, const char *name, uintptr_t name_off)
 {
     Dl_info info;
     if (!dladdr((void *)pc, &info) || !info.dli_fname) {
@@ -282,16 +291,25 @@ static void put_frame(struct line *l, uintptr_t pc)
     /* A non-PIE executable is linked at its load address. */
     if (base && ((const Elf64_Ehdr *)base)->e_type == ET_EXEC)
         base = 0;
-    put_value(l, info.dli_fname[0] ? info.dli_fname : "?");
+    put_value(l, info.dli_fname[0] == '/' || !exe_path[0] ? info.dli_fname : exe_path);
     put(l, "+");
     put_hex(l, pc - base);
-    if (info.dli_sname) {
-        put(l, zc_cfg.log_json ? "(" : "(");
-        put_value(l, info.dli_sname);
+    if (!name || !name[0]) {
+        name = info.dli_sname;
+        name_off = pc - (uintptr_t)info.dli_saddr;
+    }
+    if (name) {
+        put(l, "(");
+        put_value(l, name);
         put(l, "+");
-        put_hex(l, pc - (uintptr_t)info.dli_saddr);
+        put_hex(l, name_off);
         put(l, ")");
     }
+}
+
+static void put_frame(struct line *l, uintptr_t pc)
+{
+    put_frame_named(l, pc, NULL, 0);
 }
 
 /* Return addresses point after the call; minus one names the call's line. */
@@ -300,7 +318,7 @@ static void field_site(struct line *l, const struct site_slot *s)
     field_start(l, "site");
     if (zc_cfg.log_json)
         put(l, "\"");
-    put_frame(l, (uintptr_t)s->site - 1);
+    put_frame_named(l, (uintptr_t)s->site - 1, s->site_name, s->site_name_off);
     if (zc_cfg.log_json)
         put(l, "\"");
     if (s->nframes > 1) {
@@ -319,25 +337,38 @@ static void field_site(struct line *l, const struct site_slot *s)
     }
 }
 
-/* Frames from the caller of the hook outwards. */
-static int capture_frames(const void *site, uintptr_t *frames)
+/* Frames from the caller of the hook outwards, and the site's function name
+ * from the module's symbol table (static functions too, unlike dladdr). */
+static void capture_frames(struct site_slot *s)
 {
-    void *raw[MAX_FRAMES + 8];
+    uintptr_t raw[MAX_FRAMES + 8];
     int depth = zc_cfg.backtrace_depth;
+    s->nframes = 0;
     if (depth <= 0)
-        return 0;
+        return;
     if (depth > MAX_FRAMES)
         depth = MAX_FRAMES;
-    int n = unw_backtrace(raw, depth + 8);
-    int start = 0;
-    while (start < n && raw[start] != site)
-        start++;
-    if (start == n)
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) < 0 || unw_init_local(&cursor, &context) < 0)
+        return;
+    int n = 0, start = -1;
+    while (n < depth + 8 && unw_step(&cursor) > 0) {
+        unw_word_t ip = 0, off = 0;
+        unw_get_reg(&cursor, UNW_REG_IP, &ip);
+        if (start < 0 && ip == (uintptr_t)s->site) {
+            start = n;
+            if (unw_get_proc_name(&cursor, s->site_name, sizeof s->site_name, &off) == 0)
+                s->site_name_off = off - 1;
+            else
+                s->site_name[0] = 0;
+        }
+        raw[n++] = ip;
+    }
+    if (start < 0)
         start = 0;  /* site not found (tail call): keep all we have */
-    int kept = 0;
-    for (int i = start; i < n && kept < depth; i++)
-        frames[kept++] = (uintptr_t)raw[i];
-    return kept;
+    for (int i = start; i < n && s->nframes < depth; i++)
+        s->frames[s->nframes++] = raw[i];
 }
 
 static const char *dest_kind_name(int kind)
@@ -502,7 +533,7 @@ void zc_log_decision(const struct zc_decision *d)
                 c->method = (uint8_t)d->method;
                 c->reason = (uint8_t)d->reason;
                 c->dst_kind = (uint8_t)dest_kind_of(d->dst_fd, peer, sizeof peer);
-                c->nframes = capture_frames(d->site, c->frames);
+                capture_frames(c);
                 __atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
                 if (zc_cfg.log_dest[0] && zc_cfg.log_level >= ZC_LOG_DECISIONS)
                     log_first_occurrence(c, d);
@@ -551,7 +582,7 @@ void zc_log_diag_report(int fd)
         struct line l = { .len = 0 };
         bool saved_json = zc_cfg.log_json;
         zc_cfg.log_json = false;
-        put_frame(&l, (uintptr_t)s->site - 1);
+        put_frame_named(&l, (uintptr_t)s->site - 1, s->site_name, s->site_name_off);
         zc_cfg.log_json = saved_json;
         l.buf[l.len] = 0;
         if (s->action == ZC_ACT_WOULD_REWRITE)

@@ -78,6 +78,39 @@ static bool parse_dest(const char *s, char *out, size_t size)
     return true;
 }
 
+/* ZCOPY_NO_CHILDREN: this process only.  Programs it starts inherit the
+ * environment, so take the library out of their LD_PRELOAD now (the loader
+ * has already read it for this process). */
+static void keep_preload_from_children(void)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    if (!preload)
+        return;
+    char kept[4096];
+    size_t o = 0;
+    const char *p = preload;
+    while (*p) {
+        size_t len = strcspn(p, ": ");
+        size_t name_len = strlen(ZCOPY_LIB_NAME);
+        bool ours = len >= name_len && !strncmp(p + len - name_len, ZCOPY_LIB_NAME, name_len) &&
+                    (len == name_len || p[len - name_len - 1] == '/');
+        if (!ours && len && o + len + 2 < sizeof kept) {
+            if (o)
+                kept[o++] = ':';
+            memcpy(kept + o, p, len);
+            o += len;
+        }
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+    kept[o] = 0;
+    if (o)
+        setenv("LD_PRELOAD", kept, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
 void zc_settings_load(void)
 {
     int saved_errno = errno;
@@ -113,6 +146,9 @@ void zc_settings_load(void)
         cfg.mode = ZC_MODE_OFF;
         cfg.log_dest[0] = 0;
     }
+    const char *no_children = secure_getenv(ZCOPY_ENV_NO_CHILDREN);
+    if (no_children && *no_children && strcmp(no_children, "0"))
+        keep_preload_from_children();
     zc_cfg = cfg;
     zc_settings_loaded = 1;
     errno = saved_errno;
