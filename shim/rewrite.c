@@ -87,9 +87,10 @@ static enum zc_skip check_sources(struct plan *plan)
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
                            enum zc_sink sink, int flags, struct plan *plan, struct zc_dest *dest)
 {
-    /* diag looks at small writes too, to tell copy loops from the rest. */
+    /* With a log (or diag), small writes are looked at too, to tell copy
+     * loops below the threshold from other writes. */
     bool small = total < zc_cfg.min_bytes || total == 0;
-    if (small && zc_cfg.mode != ZC_MODE_DIAG)
+    if (small && !zc_logging())
         return ZC_SKIP_BELOW_MIN_BYTES;
     enum zc_skip why = make_plan(iov, iovcnt, plan);
     if (why)
