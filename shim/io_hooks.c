@@ -4,6 +4,8 @@
  * signal handler interrupting it) the raw syscall serves. */
 #include "zcopy.h"
 
+#include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -195,4 +197,55 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         zc_rewrite(fd, msg->msg_iov, (int)msg->msg_iovlen, NULL, ZC_SINK_SEND, flags, CALL_SITE, &r))
         return r;
     return counted_plain(real_sendmsg(fd, msg, flags));
+}
+
+/* ---- mappings ---- */
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+    if (!zc_ready())
+        return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    void *p = real_mmap64(addr, len, prot, flags, fd, off);
+    if (p != MAP_FAILED)
+        zc_note_mmap(p, len, prot, flags, fd, off);
+    return p;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return mmap64(addr, len, prot, flags, fd, off);
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_munmap, addr, len);
+    zc_note_overwrite(addr, (ssize_t)len);  /* before: the range may be reused at once */
+    return real_munmap(addr, len);
+}
+
+/* The moved mapping is forgotten, not followed: a missed rewrite at worst. */
+EXPORT void *mremap(void *old_addr, size_t old_len, size_t new_len, int flags, ...)
+{
+    va_list ap;
+    va_start(ap, flags);
+    void *new_addr = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
+    va_end(ap);
+    if (!zc_ready())
+        return (void *)syscall(SYS_mremap, old_addr, old_len, new_len, flags, new_addr);
+    void *p = real_mremap(old_addr, old_len, new_len, flags, new_addr);
+    if (p != MAP_FAILED) {
+        zc_note_overwrite(old_addr, (ssize_t)old_len);
+        zc_note_overwrite(p, (ssize_t)new_len);
+    }
+    return p;
+}
+
+EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_mprotect, addr, len, prot);
+    if ((prot & PROT_WRITE) && zc_active())
+        zc_track_protect(addr, len);  /* before: a write may follow at once */
+    return real_mprotect(addr, len, prot);
 }

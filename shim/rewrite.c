@@ -25,14 +25,20 @@ static bool add_piece(struct plan *plan, const char *p, const struct zc_hit *hit
 {
     struct zc_piece *last = plan->npieces ? &plan->pieces[plan->npieces - 1] : NULL;
     /* Merge what is contiguous in memory and in the same file (or both plain). */
+    /* Reads are proven in safe mode; a private mapping made writable in
+     * every mode; shared and never-writable mappings are the file itself. */
+    bool must_prove = hit->fd >= 0 && (hit->origin == ZC_FROM_PRIVATE_MAP_WRITABLE ||
+                                       (hit->origin == ZC_FROM_READ && zc_cfg.mode != ZC_MODE_TRUST));
     if (last && last->ptr + last->len == p && last->src_fd == hit->fd &&
         (hit->fd < 0 || (last->dev == hit->dev && last->ino == hit->ino &&
                          last->src_off + (off_t)last->len == hit->file_off))) {
         last->len += hit->len;
+        last->must_prove |= must_prove;
     } else {
         if (plan->npieces == MAX_PIECES)
             return false;
-        plan->pieces[plan->npieces++] = (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino };
+        plan->pieces[plan->npieces++] =
+            (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino, must_prove };
     }
     if (hit->fd >= 0)
         plan->file_bytes += hit->len;
@@ -75,7 +81,7 @@ static enum zc_skip check_sources(struct plan *plan)
                 return why;
             checked = piece;
         }
-        if (zc_cfg.mode != ZC_MODE_TRUST) {
+        if (piece->must_prove) {
             enum zc_skip why = zc_prove_unchanged(piece->src_fd, &st, piece->src_off, piece->ptr, piece->len);
             if (why)
                 return why;

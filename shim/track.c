@@ -1,4 +1,5 @@
-/* Recent reads from regular files, remembered by buffer address.
+/* Recent reads from regular files, and mappings of them, remembered by
+ * buffer address.
  *
  * One process-wide table, because servers read in one thread and write the
  * same buffer from another, double-buffer, and gather many reads into one
@@ -9,9 +10,12 @@
 #include "zcopy.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-#define TRACK_SLOTS 64
+#define READ_SLOTS 64  /* a ring: the newest reads */
+#define MAP_SLOTS 32   /* live file mappings, until munmap */
+#define TRACK_SLOTS (READ_SLOTS + MAP_SLOTS)
 
 struct track_slot {
     unsigned seq;  /* odd while a writer owns the slot */
@@ -22,6 +26,7 @@ struct track_slot {
     ino_t ino;
     off_t file_off;
     uint64_t stamp; /* newer reads win over older ones for the same bytes */
+    uint8_t origin; /* enum zc_origin */
 };
 
 static struct track_slot slots[TRACK_SLOTS];
@@ -82,9 +87,10 @@ void zc_track_forget_range(const void *buf, size_t len)
     }
 }
 
+/* Mappings outlive their fd, so only reads are forgotten here. */
 void zc_track_forget_fds(unsigned first, unsigned last)
 {
-    for (int i = 0; i < TRACK_SLOTS; i++) {
+    for (int i = 0; i < READ_SLOTS; i++) {
         struct track_slot *s = &slots[i];
         unsigned fd = (unsigned)__atomic_load_n(&s->fd, __ATOMIC_RELAXED);
         if (__atomic_load_n(&s->len, __ATOMIC_RELAXED) && fd >= first && fd <= last)
@@ -98,14 +104,9 @@ void zc_track_forget_fd(int fd)
         zc_track_forget_fds((unsigned)fd, (unsigned)fd);
 }
 
-void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
+static void slot_fill(struct track_slot *s, unsigned seq, const void *buf, size_t len, int fd,
+                      const struct stat *st, off_t file_off, uint64_t stamp, enum zc_origin origin)
 {
-    zc_track_forget_range(buf, len);
-    uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
-    struct track_slot *s = &slots[stamp % TRACK_SLOTS];
-    unsigned seq;
-    if (!slot_claim(s, &seq))
-        return;  /* another thread is writing this slot: forget this read */
     s->start = (uintptr_t)buf;
     s->len = len;
     s->fd = fd;
@@ -113,7 +114,62 @@ void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, o
     s->ino = st->st_ino;
     s->file_off = file_off;
     s->stamp = stamp;
+    s->origin = (uint8_t)origin;
     slot_release(s, seq);
+}
+
+void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
+{
+    zc_track_forget_range(buf, len);
+    uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
+    struct track_slot *s = &slots[stamp % READ_SLOTS];
+    unsigned seq;
+    if (!slot_claim(s, &seq))
+        return;  /* another thread is writing this slot: forget this read */
+    slot_fill(s, seq, buf, len, fd, st, file_off, stamp, ZC_FROM_READ);
+}
+
+void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
+                  enum zc_origin origin)
+{
+    zc_track_forget_range(addr, len);
+    uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
+    /* A free map slot; if none, the oldest mapping is forgotten. */
+    struct track_slot *victim = NULL;
+    for (int i = READ_SLOTS; i < TRACK_SLOTS; i++) {
+        struct track_slot *s = &slots[i];
+        if (!__atomic_load_n(&s->len, __ATOMIC_RELAXED)) {
+            victim = s;
+            break;
+        }
+        if (!victim || s->stamp < victim->stamp)
+            victim = s;
+    }
+    unsigned seq;
+    if (slot_claim(victim, &seq))
+        slot_fill(victim, seq, addr, len, fd, st, file_off, stamp, origin);
+}
+
+/* A private mapping made writable may stop matching its file. */
+void zc_track_protect(const void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr, b = a + len;
+    for (int i = READ_SLOTS; i < TRACK_SLOTS; i++) {
+        struct track_slot *s = &slots[i];
+        unsigned seq;
+        if (__atomic_load_n(&s->origin, __ATOMIC_RELAXED) != ZC_FROM_PRIVATE_MAP)
+            continue;
+        size_t slen = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
+        uintptr_t sa = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
+        if (!slen || sa >= b || a >= sa + slen)
+            continue;
+        if (slot_claim(s, &seq)) {
+            s->origin = ZC_FROM_PRIVATE_MAP_WRITABLE;
+            slot_release(s, seq);
+        } else {
+            slot_clear(s);
+        }
+    }
 }
 
 /* The remembered read holding p, or (hit->fd = -1) how many bytes from p
@@ -142,13 +198,14 @@ void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
     hit->ino = best.ino;
     hit->file_off = best.file_off + (off_t)(a - best.start);
     hit->len = n < avail ? n : avail;
+    hit->origin = best.origin;
 }
 
 /* ---- called by the read hooks, after the real read succeeded ---- */
 
 /* Reads smaller than this are not worth two extra syscalls to remember;
  * gathered writes of such pieces stay below the threshold anyway. */
-static size_t track_floor(void)
+size_t zc_track_floor(void)
 {
     return zc_cfg.min_bytes < 4096 ? zc_cfg.min_bytes : 4096;
 }
@@ -161,7 +218,7 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
     zc_depth++;
     int saved_errno = errno;
     struct stat st;
-    if ((size_t)got < track_floor() || !zc_is_trackable_file(fd, &st)) {
+    if ((size_t)got < zc_track_floor() || !zc_is_trackable_file(fd, &st)) {
         zc_track_forget_range(buf, (size_t)got);
     } else {
         if (file_off < 0) {
@@ -204,4 +261,22 @@ void zc_note_overwrite(const void *buf, ssize_t got)
 {
     if (got > 0 && zc_active())
         zc_track_forget_range(buf, (size_t)got);
+}
+
+/* After a successful mmap: a readable mapping of a regular file is a source
+ * like a read; anything else mapped there replaces what was remembered. */
+void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (!zc_active())
+        return;
+    int saved_errno = errno;
+    struct stat st;
+    int type = flags & MAP_TYPE;
+    if ((flags & MAP_ANONYMOUS) || fd < 0 || !(prot & PROT_READ) || zc_depth || !zc_is_trackable_file(fd, &st))
+        zc_track_forget_range(addr, len);
+    else if (type == MAP_SHARED || type == MAP_SHARED_VALIDATE)
+        zc_track_map(addr, len, fd, &st, off, ZC_FROM_SHARED_MAP);
+    else
+        zc_track_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_PRIVATE_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP);
+    errno = saved_errno;
 }

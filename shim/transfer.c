@@ -17,6 +17,8 @@
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #define SENDFILE_MAX 0x7ffff000  /* the kernel's cap per call */
@@ -56,11 +58,9 @@ static ssize_t plain_call(int fd, const struct zc_dest *dest, const char *p, siz
 
 /* Sends pieces[i].ptr[skip..] with the plain call; returns bytes done or -1. */
 static ssize_t send_plain(int fd, const struct zc_dest *dest, const struct zc_piece *piece, size_t skip,
-                          off_t *dst_off, int send_flags, bool more_follows)
+                          off_t *dst_off, int send_flags)
 {
     size_t done = skip;
-    if (more_follows && dest->inet)
-        send_flags |= MSG_MORE;  /* header then file body: no delayed-ACK stall */
     while (done < piece->len) {
         ssize_t r = plain_call(fd, dest, piece->ptr + done, piece->len - done, dst_off, send_flags);
         if (r < 0)
@@ -77,7 +77,7 @@ static ssize_t send_plain(int fd, const struct zc_dest *dest, const struct zc_pi
 
 /* One file piece; returns bytes done or -1 with errno. */
 static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct zc_piece *piece, off_t *dst_off,
-                               int send_flags, bool more_follows, bool *fell_back)
+                               int send_flags, bool *fell_back)
 {
     size_t done = 0;
     while (done < piece->len) {
@@ -93,7 +93,7 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
         /* 0: the source shrank; other errors: this fd or fs refuses. */
         zc_stats_skip(ZC_SKIP_FAST_CALL_FAILED);
         *fell_back = true;
-        ssize_t rest = send_plain(fd, dest, piece, done, dst_off, send_flags, more_follows);
+        ssize_t rest = send_plain(fd, dest, piece, done, dst_off, send_flags);
         if (rest < 0)
             return done ? (ssize_t)done : -1;
         return (ssize_t)(done + (size_t)rest);
@@ -107,9 +107,8 @@ static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct 
     size_t total = 0;
     for (int i = 0; i < npieces; i++) {
         const struct zc_piece *piece = &pieces[i];
-        bool more = i + 1 < npieces;
-        ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, send_flags, more)
-                                      : send_file_piece(fd, dest, piece, dst_off, send_flags, more, fell_back);
+        ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, send_flags)
+                                      : send_file_piece(fd, dest, piece, dst_off, send_flags, fell_back);
         if (r < 0)
             return total ? (ssize_t)total : -1;
         total += (size_t)r;
@@ -139,7 +138,20 @@ ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *p
         if (sigismember(&old_mask, SIGPIPE) && sigpending(&pending) == 0)
             pending_before = sigismember(&pending, SIGPIPE);
     }
+    /* One writev became several sends: cork TCP so that a header and a body
+     * leave in full segments, with no delayed-ACK stall between them.  A
+     * socket the program corked itself is left alone. */
+    int corked = 1;
+    socklen_t len = sizeof corked;
+    bool cork = dest->inet && npieces > 1 && getsockopt(fd, IPPROTO_TCP, TCP_CORK, &corked, &len) == 0 && !corked;
+    if (cork)
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){ 1 }, sizeof(int));
     ssize_t r = transfer_pieces(fd, dest, pieces, npieces, dst_off, send_flags, fell_back);
+    if (cork) {
+        int saved_errno = errno;
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){ 0 }, sizeof(int));  /* pushes what is left */
+        errno = saved_errno;
+    }
     if (hold_sigpipe) {
         int saved_errno = errno;
         if (!pending_before && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {

@@ -12,6 +12,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <stdio.h>
+/* glibc defines these as macros when optimizing; we need the functions. */
+#undef fread_unlocked
+#undef fwrite_unlocked
 
 #include "common.h"
 
@@ -123,7 +127,7 @@ enum zc_dest_kind { ZC_DEST_SOCKET, ZC_DEST_PIPE, ZC_DEST_FILE };
 struct zc_dest {
     enum zc_dest_kind kind;
     int domain;  /* sockets: AF_INET, AF_INET6 or AF_UNIX */
-    bool inet;  /* TCP: worth MSG_MORE between a plain piece and a file piece */
+    bool inet;  /* TCP: corked while one call becomes several sends */
 };
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest);
 /* A source fd still names the remembered file, on a real filesystem. */
@@ -132,7 +136,14 @@ enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st);
 bool zc_is_trackable_file(int fd, struct stat *st);
 
 /* ---- track.c: recent reads from files, matched by address ---- */
+enum zc_origin {
+    ZC_FROM_READ,                 /* a read: proven in safe mode */
+    ZC_FROM_SHARED_MAP,           /* MAP_SHARED: is the page cache itself */
+    ZC_FROM_PRIVATE_MAP,          /* private, never writable: cannot differ */
+    ZC_FROM_PRIVATE_MAP_WRITABLE, /* private and writable: proven in every mode */
+};
 struct zc_hit {
+    enum zc_origin origin;
     int fd;          /* -1: not from a remembered read */
     dev_t dev;
     ino_t ino;
@@ -140,6 +151,10 @@ struct zc_hit {
     size_t len;      /* how many of the asked bytes this read covers */
 };
 void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off);
+void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
+                  enum zc_origin origin);
+void zc_track_protect(const void *addr, size_t len);
+void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void zc_track_forget_range(const void *buf, size_t len);
 void zc_track_forget_fd(int fd);
 void zc_track_forget_fds(unsigned first, unsigned last);
@@ -147,6 +162,7 @@ void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit);
 void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off);
 void zc_note_readv(int fd, const struct iovec *iov, int iovcnt, ssize_t got, off_t file_off);
 void zc_note_overwrite(const void *buf, ssize_t got);
+size_t zc_track_floor(void);
 
 /* ---- proof.c: the buffer still holds the file's bytes ---- */
 enum zc_skip zc_prove_unchanged(int fd, const struct stat *st, off_t off, const void *buf, size_t n);
@@ -168,6 +184,7 @@ struct zc_piece {
     off_t src_off;
     dev_t dev;        /* the file src_fd named when it was read */
     ino_t ino;
+    bool must_prove;  /* compare with the file before sending */
 };
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off, int send_flags, bool *fell_back);
