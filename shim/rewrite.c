@@ -37,8 +37,9 @@ static bool add_piece(struct plan *plan, const char *p, const struct zc_hit *hit
     } else {
         if (plan->npieces == MAX_PIECES)
             return false;
-        plan->pieces[plan->npieces++] =
-            (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino, must_prove };
+        plan->pieces[plan->npieces++] = (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino,
+                                                           must_prove,
+                                                           hit->origin == ZC_FROM_PRIVATE_MAP_WRITABLE };
     }
     if (hit->fd >= 0)
         plan->file_bytes += hit->len;
@@ -83,6 +84,8 @@ static enum zc_skip check_sources(struct plan *plan)
         }
         if (piece->must_prove) {
             enum zc_skip why = zc_prove_unchanged(piece->src_fd, &st, piece->src_off, piece->ptr, piece->len);
+            if (why == ZC_SKIP_BYTES_CHANGED && piece->from_writable_map)
+                why = ZC_SKIP_MAP_WRITTEN;
             if (why)
                 return why;
         }
@@ -172,4 +175,22 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
     errno = saved_errno;
     zc_depth--;
     return handled;
+}
+
+void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site)
+{
+    if (!zc_active() || zc_depth || !zc_logging())
+        return;
+    zc_depth++;
+    int saved_errno = errno;
+    struct plan plan;
+    plan.npieces = 0;
+    plan.file_bytes = 0;
+    struct iovec iov = { (void *)buf, n };
+    if (make_plan(&iov, 1, &plan) == ZC_SKIP_NONE) {
+        zc_stats_skip(why);
+        log_decision(ZC_ACT_SKIP, ZC_PLAIN, why, fd, &plan, n, site);
+    }
+    errno = saved_errno;
+    zc_depth--;
 }

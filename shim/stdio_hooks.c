@@ -80,8 +80,11 @@ static size_t fwrite_locked(const void *buf, size_t size, size_t n, FILE *out, c
     size_t buffer_size = (size_t)(out->_IO_buf_end - out->_IO_buf_base);
     bool plain_would_bypass_buffer = total >= buffer_size;
     bool byte_stream = out->_mode <= 0;  /* not wide-oriented */
-    if (!plain_would_bypass_buffer || !byte_stream || !(out->_flags & STDIO_NO_READS))
+    if (!plain_would_bypass_buffer || !byte_stream || !(out->_flags & STDIO_NO_READS)) {
+        zc_refuse(fileno_unlocked(out), buf, total, plain_would_bypass_buffer ? ZC_SKIP_STDIO_STREAM : ZC_SKIP_STDIO_BUFFERED,
+                  site);
         return real_fwrite_unlocked(buf, size, n, out);
+    }
     int saved_errno = errno;
     if (fflush_unlocked(out) != 0) {
         errno = saved_errno;

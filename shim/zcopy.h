@@ -82,7 +82,10 @@ enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRA
     X(BYTES_CHANGED, "bytes_changed", "buffer changed after the read, or the file changed")   \
     X(PROOF_UNAVAILABLE, "proof_unavailable", "could not map the source to prove the bytes")   \
     X(TOO_COMPLEX, "too_many_pieces", "more iovecs or pieces than zcopy handles")              \
-    X(FAST_CALL_FAILED, "fast_call_fallback", "the fast call failed; the plain call finished") 
+    X(FAST_CALL_FAILED, "fast_call_fallback", "the fast call failed; the plain call finished") \
+    X(MAP_WRITTEN, "private_map_changed", "private mapping was made writable and differs from the file") \
+    X(STDIO_BUFFERED, "stdio_buffered", "fwrite smaller than the stream's buffer: stdio keeps it") \
+    X(STDIO_STREAM, "stdio_stream", "stream is wide-oriented or also open for reading")
 
 enum zc_skip {
     ZC_SKIP_NONE = 0,
@@ -175,6 +178,9 @@ enum zc_sink { ZC_SINK_WRITE, ZC_SINK_SEND };
  * false means: do the plain call.  dst_off is non-NULL for pwrite. */
 bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_off,
                 enum zc_sink sink, int flags, const void *site, ssize_t *result);
+/* A write refused before zc_rewrite could judge it: counted and logged if it
+ * carried file bytes. */
+void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site);
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {
@@ -185,6 +191,7 @@ struct zc_piece {
     dev_t dev;        /* the file src_fd named when it was read */
     ino_t ino;
     bool must_prove;  /* compare with the file before sending */
+    bool from_writable_map;
 };
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off, int send_flags, bool *fell_back);
