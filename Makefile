@@ -19,6 +19,7 @@ CMD     := shim/zcopy
 EXAMPLES := $(patsubst %.c,%,$(wildcard examples/*.c))
 PROGS    := $(patsubst %.c,%,$(filter-out tests/progs/lib%.c,$(wildcard tests/progs/*.c)))
 PROG_LIBS := $(patsubst %.c,%.so,$(wildcard tests/progs/lib*.c))
+PROG_HDR  := $(wildcard tests/progs/*.h)
 
 .PHONY: all test demo install uninstall clean deps
 
@@ -37,7 +38,7 @@ tests/progs/lib%.so: tests/progs/lib%.c
 	$(CC) $(PROG_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
 
 # A test program may link one helper library of the same stem (ctor_main + libctor_write).
-tests/progs/%: tests/progs/%.c $(PROG_LIBS)
+tests/progs/%: tests/progs/%.c $(PROG_LIBS) $(PROG_HDR)
 	$(CC) $(PROG_CFLAGS) $(CFLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-Ltests/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
 
 comma := ,

@@ -249,3 +249,12 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
         zc_track_protect(addr, len);  /* before: a write may follow at once */
     return real_mprotect(addr, len, prot);
 }
+
+EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+    if (!zc_ready() || !real_pkey_mprotect)
+        return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
+    if ((prot & PROT_WRITE) && zc_active())
+        zc_track_protect(addr, len);
+    return real_pkey_mprotect(addr, len, prot, pkey);
+}

@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
+#include <unistd.h>
 
 #define MAX_IOVECS 64
 #define MAX_PIECES 128
@@ -29,7 +31,7 @@ static bool add_piece(struct plan *plan, const char *p, const struct zc_hit *hit
      * every mode; shared and never-writable mappings are the file itself. */
     bool must_prove = hit->fd >= 0 && (hit->origin == ZC_FROM_PRIVATE_MAP_WRITABLE ||
                                        (hit->origin == ZC_FROM_READ && zc_cfg.mode != ZC_MODE_TRUST));
-    if (last && last->ptr + last->len == p && last->src_fd == hit->fd &&
+    if (last && last->ptr + last->len == p && last->src_fd == hit->fd && last->origin == hit->origin &&
         (hit->fd < 0 || (last->dev == hit->dev && last->ino == hit->ino &&
                          last->src_off + (off_t)last->len == hit->file_off))) {
         last->len += hit->len;
@@ -37,9 +39,8 @@ static bool add_piece(struct plan *plan, const char *p, const struct zc_hit *hit
     } else {
         if (plan->npieces == MAX_PIECES)
             return false;
-        plan->pieces[plan->npieces++] = (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino,
-                                                           must_prove,
-                                                           hit->origin == ZC_FROM_PRIVATE_MAP_WRITABLE };
+        plan->pieces[plan->npieces++] =
+            (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino, must_prove, (uint8_t)hit->origin };
     }
     if (hit->fd >= 0)
         plan->file_bytes += hit->len;
@@ -66,31 +67,76 @@ static enum zc_skip make_plan(const struct iovec *iov, int iovcnt, struct plan *
     return plan->file_bytes ? ZC_SKIP_NONE : ZC_SKIP_NOT_FROM_FILE;
 }
 
+/* A mapping piece reaching into the last, partial page of its file: the
+ * fast call would stop at end of file, where a plain write from the mapping
+ * goes on to the page's end (zeros) or fails there.  The fast call takes the
+ * whole pages; the rest of the piece becomes plain. */
+static bool split_at_last_page(struct plan *plan, int i, off_t file_size)
+{
+    struct zc_piece *piece = &plan->pieces[i];
+    off_t whole_pages = file_size & ~((off_t)sysconf(_SC_PAGESIZE) - 1);
+    if (piece->origin == ZC_FROM_READ || piece->src_off + (off_t)piece->len <= whole_pages)
+        return true;
+    if (piece->src_off >= whole_pages) {
+        plan->file_bytes -= piece->len;
+        piece->src_fd = -1;
+        return true;
+    }
+    if (plan->npieces == MAX_PIECES)
+        return false;
+    size_t keep = (size_t)(whole_pages - piece->src_off);
+    memmove(piece + 2, piece + 1, (size_t)(plan->npieces - i - 1) * sizeof *piece);
+    plan->npieces++;
+    piece[1] = (struct zc_piece){ piece->ptr + keep, piece->len - keep, -1, 0, 0, 0, false, 0 };
+    plan->file_bytes -= piece->len - keep;
+    piece->len = keep;
+    return true;
+}
+
 /* Rules 2, 3 and 5 for every file piece. */
 static enum zc_skip check_sources(struct plan *plan)
 {
     struct stat st;
-    const struct zc_piece *checked = NULL;
+    int checked_fd = -1;
+    dev_t checked_dev = 0;
+    ino_t checked_ino = 0;
     for (int i = 0; i < plan->npieces; i++) {
         struct zc_piece *piece = &plan->pieces[i];
         if (piece->src_fd < 0)
             continue;
-        if (!checked || checked->src_fd != piece->src_fd || checked->dev != piece->dev ||
-            checked->ino != piece->ino) {
+        if (checked_fd != piece->src_fd || checked_dev != piece->dev || checked_ino != piece->ino) {
             enum zc_skip why = zc_check_source(piece->src_fd, piece->dev, piece->ino, &st);
             if (why)
                 return why;
-            checked = piece;
+            checked_fd = piece->src_fd;
+            checked_dev = piece->dev;
+            checked_ino = piece->ino;
         }
+        if (!split_at_last_page(plan, i, st.st_size))
+            return ZC_SKIP_TOO_COMPLEX;
+        if (piece->src_fd < 0)
+            continue;
         if (piece->must_prove) {
             enum zc_skip why = zc_prove_unchanged(piece->src_fd, &st, piece->src_off, piece->ptr, piece->len);
-            if (why == ZC_SKIP_BYTES_CHANGED && piece->from_writable_map)
+            if (why == ZC_SKIP_BYTES_CHANGED && piece->origin == ZC_FROM_PRIVATE_MAP_WRITABLE)
                 why = ZC_SKIP_MAP_WRITTEN;
             if (why)
                 return why;
         }
     }
-    return ZC_SKIP_NONE;
+    return plan->file_bytes ? ZC_SKIP_NONE : ZC_SKIP_NOT_FROM_FILE;
+}
+
+/* Rule 7: after sendfile/splice the reader still refers to the page cache,
+ * and the program can store into a writable shared mapping at any time. */
+static bool stores_could_reach_bytes_in_flight(const struct plan *plan, const struct zc_dest *dest)
+{
+    if (dest->kind == ZC_DEST_FILE)
+        return false;  /* copy_file_range copies (or shares copy-on-write) */
+    for (int i = 0; i < plan->npieces; i++)
+        if (plan->pieces[i].src_fd >= 0 && plan->pieces[i].origin == ZC_FROM_SHARED_MAP_WRITABLE)
+            return true;
+    return false;
 }
 
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
@@ -117,6 +163,8 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return ZC_SKIP_DEST_OTHER;  /* send on a file or pipe: ENOTSOCK */
     if (dest->kind == ZC_DEST_PIPE && total <= PIPE_BUF)
         return ZC_SKIP_PIPE_ATOMIC;
+    if (stores_could_reach_bytes_in_flight(plan, dest))
+        return ZC_SKIP_SHARED_MAP_WRITABLE;
     return check_sources(plan);
 }
 

@@ -17,6 +17,7 @@
 
 /* libio's flag bits and "offset unknown" (glibc's libio.h, stable ABI). */
 #define STDIO_NO_READS 0x0004
+#define STDIO_ERR_SEEN 0x0020
 #define STDIO_OFFSET_UNKNOWN ((off64_t)-1)
 
 /* Before the real functions are known, glibc's own aliases serve. */
@@ -86,10 +87,12 @@ static size_t fwrite_locked(const void *buf, size_t size, size_t n, FILE *out, c
         return real_fwrite_unlocked(buf, size, n, out);
     }
     int saved_errno = errno;
-    if (fflush_unlocked(out) != 0) {
-        errno = saved_errno;
-        return real_fwrite_unlocked(buf, size, n, out);  /* reports the error itself */
-    }
+    /* The plain fwrite would fill the buffer's free space, then flush; if
+     * that flush fails it reports the bytes it took into the buffer. */
+    size_t buffer_space = (size_t)(out->_IO_buf_end - out->_IO_write_ptr);
+    bool pending = out->_IO_write_ptr > out->_IO_write_base;
+    if (fflush_unlocked(out) != 0)
+        return (pending ? (buffer_space < total ? buffer_space : total) : 0) / size;
     struct iovec iov = { (void *)buf, total };
     ssize_t r;
     if (!zc_rewrite(fileno_unlocked(out), &iov, 1, NULL, ZC_SINK_WRITE, 0, site, &r))
@@ -98,6 +101,10 @@ static size_t fwrite_locked(const void *buf, size_t size, size_t n, FILE *out, c
     if (done)
         out->_offset = STDIO_OFFSET_UNKNOWN;  /* the fd moved behind stdio's back */
     if (done < total) {
+        if (r < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+            out->_flags |= STDIO_ERR_SEEN;  /* retrying would raise a second SIGPIPE */
+            return done / size;
+        }
         errno = saved_errno;
         done += real_fwrite_unlocked((const char *)buf + done, 1, total - done, out);
     }

@@ -150,21 +150,23 @@ void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, o
         slot_fill(victim, seq, addr, len, fd, st, file_off, stamp, origin);
 }
 
-/* A private mapping made writable may stop matching its file. */
+/* A private mapping made writable may stop matching its file; stores into
+ * a shared one change the file under bytes in flight. */
 void zc_track_protect(const void *addr, size_t len)
 {
     uintptr_t a = (uintptr_t)addr, b = a + len;
     for (int i = READ_SLOTS; i < TRACK_SLOTS; i++) {
         struct track_slot *s = &slots[i];
         unsigned seq;
-        if (__atomic_load_n(&s->origin, __ATOMIC_RELAXED) != ZC_FROM_PRIVATE_MAP)
+        uint8_t origin = __atomic_load_n(&s->origin, __ATOMIC_RELAXED);
+        if (origin != ZC_FROM_PRIVATE_MAP && origin != ZC_FROM_SHARED_MAP)
             continue;
         size_t slen = __atomic_load_n(&s->len, __ATOMIC_RELAXED);
         uintptr_t sa = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
         if (!slen || sa >= b || a >= sa + slen)
             continue;
         if (slot_claim(s, &seq)) {
-            s->origin = ZC_FROM_PRIVATE_MAP_WRITABLE;
+            s->origin = origin == ZC_FROM_SHARED_MAP ? ZC_FROM_SHARED_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP_WRITABLE;
             slot_release(s, seq);
         } else {
             slot_clear(s);
@@ -275,7 +277,7 @@ void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off
     if ((flags & MAP_ANONYMOUS) || fd < 0 || !(prot & PROT_READ) || zc_depth || !zc_is_trackable_file(fd, &st))
         zc_track_forget_range(addr, len);
     else if (type == MAP_SHARED || type == MAP_SHARED_VALIDATE)
-        zc_track_map(addr, len, fd, &st, off, ZC_FROM_SHARED_MAP);
+        zc_track_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_SHARED_MAP_WRITABLE : ZC_FROM_SHARED_MAP);
     else
         zc_track_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_PRIVATE_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP);
     errno = saved_errno;

@@ -84,6 +84,7 @@ enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRA
     X(TOO_COMPLEX, "too_many_pieces", "more iovecs or pieces than zcopy handles")              \
     X(FAST_CALL_FAILED, "fast_call_fallback", "the fast call failed; the plain call finished") \
     X(MAP_WRITTEN, "private_map_changed", "private mapping was made writable and differs from the file") \
+    X(SHARED_MAP_WRITABLE, "shared_map_writable", "writable shared mapping: stores would change bytes in flight") \
     X(STDIO_BUFFERED, "stdio_buffered", "fwrite smaller than the stream's buffer: stdio keeps it") \
     X(STDIO_STREAM, "stdio_stream", "stream is wide-oriented or also open for reading")
 
@@ -142,6 +143,7 @@ bool zc_is_trackable_file(int fd, struct stat *st);
 enum zc_origin {
     ZC_FROM_READ,                 /* a read: proven in safe mode */
     ZC_FROM_SHARED_MAP,           /* MAP_SHARED: is the page cache itself */
+    ZC_FROM_SHARED_MAP_WRITABLE,  /* ...and stores into it change bytes in flight */
     ZC_FROM_PRIVATE_MAP,          /* private, never writable: cannot differ */
     ZC_FROM_PRIVATE_MAP_WRITABLE, /* private and writable: proven in every mode */
 };
@@ -191,7 +193,7 @@ struct zc_piece {
     dev_t dev;        /* the file src_fd named when it was read */
     ino_t ino;
     bool must_prove;  /* compare with the file before sending */
-    bool from_writable_map;
+    uint8_t origin;   /* enum zc_origin */
 };
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off, int send_flags, bool *fell_back);
