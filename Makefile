@@ -28,7 +28,7 @@ all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 $(LIB): $(LIB_SRC) $(LIB_HDR)
 	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -lunwind -ldl -lpthread
 
-$(CMD): shim/zcopy.c shim/common.h
+$(CMD): shim/zcopy.c shim/common.h shim/hooks.def
 	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ shim/zcopy.c
 
 examples/%: examples/%.c
@@ -54,12 +54,15 @@ demo: deps
 	@$(MAKE) -s all
 	@examples/demo
 
+# zcopy-report (a Python script) sits beside the library: `zcopy report`
+# looks for it beside the zcopy binary first (build tree), then in LIBDIR.
 install: $(LIB) $(CMD)
 	install -D -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libzcopy.so
+	install -D -m 0755 shim/zcopy-report $(DESTDIR)$(LIBDIR)/zcopy-report
 	install -D -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/zcopy
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libzcopy.so $(DESTDIR)$(BINDIR)/zcopy
+	rm -f $(DESTDIR)$(LIBDIR)/libzcopy.so $(DESTDIR)$(LIBDIR)/zcopy-report $(DESTDIR)$(BINDIR)/zcopy
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
 
 clean:

@@ -2,7 +2,9 @@
  * on that number stale; forgetting it here is only housekeeping, since
  * rewrite.c re-checks st_dev/st_ino at every use (closes inside libc, such
  * as fclose, never reach these hooks).  Also: the program's own fast calls,
- * passed through and counted, and fork. */
+ * passed through and counted, and fork (for the hook table: the child's
+ * reset is registered with pthread_atfork, which also sees daemon() and
+ * other forks inside libc). */
 #include "zcopy.h"
 
 #include <errno.h>
@@ -236,10 +238,7 @@ EXPORT pid_t fork(void)
 {
     if (!zc_ready() || !real_fork)
         return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);  /* only while resolving */
-    pid_t pid = real_fork();
-    if (pid == 0)
-        zc_stats_reset();  /* the child's summary shows the child's work */
-    return pid;
+    return real_fork();  /* the child's reset runs from pthread_atfork (symbols.c) */
 }
 
 /* ---- the program's own fast calls ---- */

@@ -560,6 +560,22 @@ void zc_log_decision(const struct zc_decision *d)
         maybe_flush();
 }
 
+/* ---- fork ---- */
+
+/* The child is one thread, a copy of the one that forked.  Its counters
+ * start from zero, so that adding the counters of parent and child counts
+ * every call once, and its first decisions go to its own log again. */
+void zc_log_forked(void)
+{
+    memset(sites, 0, sizeof sites);
+    sites_dropped = 0;
+    last_flush_ns = 0;
+    if (log_fd > 2 && strstr(zc_cfg.log_dest, "%p")) {
+        real_close(log_fd);
+        log_fd = -1;  /* log_fd_get() opens the child's file */
+    }
+}
+
 /* ---- at exit ---- */
 
 /* diag mode's report: per call site, what went through user space and what

@@ -10,6 +10,7 @@
 #include "zcopy.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -50,6 +51,13 @@ bool zc_resolve_symbols(void)
     return true;
 }
 
+/* A forked child reports its own work, in its own log file. */
+static void zc_after_fork_in_child(void)
+{
+    zc_stats_reset();
+    zc_log_forked();
+}
+
 __attribute__((constructor)) static void zc_start(void)
 {
     zc_depth++;
@@ -57,6 +65,7 @@ __attribute__((constructor)) static void zc_start(void)
     zc_proof_init();
     zc_settings_load();
     zc_log_init();
+    pthread_atfork(NULL, NULL, zc_after_fork_in_child);
     zc_depth--;
 }
 

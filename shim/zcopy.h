@@ -116,6 +116,8 @@ void zc_log_init(void);
 void zc_log_decision(const struct zc_decision *d);
 void zc_log_finish(void);
 void zc_log_diag_report(int fd);
+/* In a fork child: its own counts, and its own file if the path has %p. */
+void zc_log_forked(void);
 /* The program is about to close or reuse fds [first, last]. */
 void zc_log_fd_released(unsigned first, unsigned last);
 static inline bool zc_logging(void)

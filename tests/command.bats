@@ -49,3 +49,148 @@ setup() {
   [ "$status" -eq 0 ]
   [[ "$output" == *"--mode"* ]]
 }
+
+# ---- zcopy run: fork, wait, forward signals ----
+
+@test "zcopy run sets LD_PRELOAD and a ZCOPY_* variable per option" {
+  run "$ZC_CMD" run --mode diag --min-bytes 1m --stats=/tmp/s.%p --log /tmp/l.%p --json \
+    --log-level debug --backtrace 4 -- env
+  [ "$status" -eq 0 ]
+  for want in "LD_PRELOAD=$ZC_LIB" ZCOPY_MODE=diag ZCOPY_MIN_BYTES=1m ZCOPY_STATS=/tmp/s.%p \
+    ZCOPY_LOG=/tmp/l.%p ZCOPY_LOG_FORMAT=json ZCOPY_LOG_LEVEL=debug ZCOPY_BACKTRACE=4; do
+    grep -qx -- "$want" <<< "$output" || { echo "missing $want" >&2; false; }
+  done
+  [ "$(grep -c '^ZCOPY_' <<< "$output")" -eq 7 ]
+  # Relative paths become absolute: the program may chdir before it logs.
+  cd "$BATS_TEST_TMPDIR"
+  run "$ZC_CMD" run --log rel.%p --stats=stats -- sh -c 'cd / && printenv ZCOPY_LOG ZCOPY_STATS'
+  [ "$output" = "$(printf '%s\n%s' "$PWD/rel.%p" "$PWD/stats")" ]
+  # The short forms, and the shorthand without `run`.
+  run "$ZC_CMD" -m trust -b 32k -s -l stderr -j -n -- printenv ZCOPY_MODE ZCOPY_LOG ZCOPY_LOG_FORMAT ZCOPY_NO_CHILDREN
+  [ "$output" = "$(printf 'trust\nstderr\njson\n1')" ]
+}
+
+@test "zcopy run --no-children: the command is preloaded, what it starts is not" {
+  local probe='grep -q libzcopy.so /proc/$$/maps && echo "sh: zcopy"
+grep -q libzcopy.so /proc/self/maps && echo "child: zcopy"
+echo "LD_PRELOAD=$LD_PRELOAD"'
+  # Control: without the option, the child has it too.
+  run env LD_PRELOAD=libc.so.6 "$ZC_CMD" run -- sh -c "$probe"
+  [ "$output" = "$(printf 'sh: zcopy\nchild: zcopy\nLD_PRELOAD=%s:libc.so.6' "$ZC_LIB")" ]
+  run env LD_PRELOAD=libc.so.6 "$ZC_CMD" run --no-children -- sh -c "$probe"
+  echo "$output"
+  [ "$output" = "$(printf 'sh: zcopy\nLD_PRELOAD=libc.so.6')" ]
+  run "$ZC_CMD" run --no-children -- sh -c "$probe"
+  [ "$output" = "$(printf 'sh: zcopy\nLD_PRELOAD=')" ]
+}
+
+@test "zcopy run never adds the library twice, from any path" {
+  run "$ZC_CMD" run -- "$ZC_CMD" run -- "$ZC_CMD" -- printenv LD_PRELOAD
+  [ "$output" = "$ZC_LIB" ]
+  mkdir "$BATS_TEST_TMPDIR/other"
+  cp "$ZC_LIB" "$BATS_TEST_TMPDIR/other/"
+  run env LD_PRELOAD="libc.so.6 $BATS_TEST_TMPDIR/other/libzcopy.so" "$ZC_CMD" run -- printenv LD_PRELOAD
+  [ "$output" = "libc.so.6 $BATS_TEST_TMPDIR/other/libzcopy.so" ]
+}
+
+@test "zcopy run exit status: usage error 2, missing command 127, else the child's" {
+  for bad in --bogus "--mode fast" "--min-bytes lots" "--backtrace 17" "--log-level loud"; do
+    # shellcheck disable=SC2086 # $bad is an option and its value
+    run "$ZC_CMD" run $bad -- true
+    [ "$status" -eq 2 ] || { echo "'$bad': status $status" >&2; false; }
+    [[ "${lines[0]}" == zcopy:* ]]
+  done
+  run "$ZC_CMD" run
+  [ "$status" -eq 2 ]
+  run -127 "$ZC_CMD" run -- /nonexistent/command
+  [ "$output" = "zcopy: /nonexistent/command: No such file or directory" ]
+  run -126 "$ZC_CMD" run -- /etc/passwd
+  run "$ZC_CMD" run -- sh -c 'exit 7'
+  [ "$status" -eq 7 ]
+  run "$ZC_CMD" run -- true
+  [ "$status" -eq 0 ]
+}
+
+@test "zcopy run: a child killed by signal N gives 128+N, and nothing more on stderr" {
+  for sig in TERM KILL SEGV; do
+    run --separate-stderr "$ZC_CMD" run -- sh -c "kill -$sig \$\$"
+    [ "$status" -eq $((128 + $(kill -l "$sig"))) ]
+    [ -z "$stderr" ]
+  done
+}
+
+@test "zcopy run forwards SIGTERM, SIGHUP and SIGUSR1 to the command" {
+  cd "$BATS_TEST_TMPDIR"
+  for sig in TERM HUP USR1; do
+    rm -f ready
+    "$ZC_CMD" run -- sh -c "trap 'echo got $sig; exit 3' $sig; echo \$\$ > ready; while :; do sleep 0.05; done" \
+      > out 2>&1 &
+    local zpid=$!
+    for _ in $(seq 100); do [ -s ready ] && break; sleep 0.05; done
+    [ -s ready ]
+    kill -"$sig" "$zpid"
+    # Not forwarded, the command would loop forever: give it 5 s.
+    for _ in $(seq 100); do kill -0 "$zpid" 2> /dev/null || break; sleep 0.05; done
+    if kill -0 "$zpid" 2> /dev/null; then
+      kill -KILL "$(cat ready)" "$zpid"
+      echo "SIG$sig was not forwarded" >&2
+      false
+    fi
+    local status=0
+    wait "$zpid" || status=$?
+    [ "$status" -eq 3 ]
+    [ "$(cat out)" = "got $sig" ]
+  done
+}
+
+@test "zcopy run: killed by timeout, it takes the command with it" {
+  cd "$BATS_TEST_TMPDIR"
+  # --foreground: timeout signals zcopy alone, not its process group.
+  # 124: zcopy ended on that SIGTERM (137 would be the -k SIGKILL).
+  run timeout --foreground -k 5 1 "$ZC_CMD" run -- sh -c 'echo $$ > pid; exec sleep 30'
+  [ "$status" -eq 124 ]
+  sleep 0.2
+  if kill -0 "$(cat pid)" 2> /dev/null; then
+    kill "$(cat pid)"
+    echo "the command outlived zcopy" >&2
+    false
+  fi
+}
+
+@test "zcopy run: an ignored signal stays ignored for the command (nohup)" {
+  run bash -c "trap '' HUP; '$ZC_CMD' run -- sh -c 'kill -HUP \$\$; echo alive'"
+  [ "$status" -eq 0 ]
+  [ "$output" = alive ]
+}
+
+@test "zcopy --help names the subcommands; run, report and doctor have their own usage" {
+  run "$ZC_CMD" --help
+  [ "$status" -eq 0 ]
+  for word in "zcopy run" "zcopy report" "zcopy doctor" --no-children --json --log; do
+    [[ "$output" == *"$word"* ]] || { echo "--help lacks $word" >&2; false; }
+  done
+  run "$ZC_CMD" run --help
+  [ "$status" -eq 0 ]
+  run "$ZC_CMD" report --help
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--json"* ]]
+  run "$ZC_CMD" run --version
+  [[ "$output" == "zcopy "[0-9]* ]]
+}
+
+@test "make install into a PREFIX: run and report work from there; uninstall removes them" {
+  cd "$BATS_TEST_TMPDIR"
+  local prefix=$BATS_TEST_TMPDIR/prefix
+  make -s -C "$ZC_ROOT" install PREFIX="$prefix" > /dev/null
+  [ -x "$prefix/bin/zcopy" ]
+  [ -x "$prefix/lib/zcopy/libzcopy.so" ]
+  [ -x "$prefix/lib/zcopy/zcopy-report" ]
+  run "$prefix/bin/zcopy" run -- printenv LD_PRELOAD
+  [ "$output" = "$prefix/lib/zcopy/libzcopy.so" ]
+  echo 'zcopy: pid=1 event=counters action=skip method=none reason=not_from_file calls=2 bytes=9 site=/x+0x1' > log
+  run "$prefix/bin/zcopy" report log
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"decisions: skip: 2 calls, 9 bytes"* ]]
+  make -s -C "$ZC_ROOT" uninstall PREFIX="$prefix" > /dev/null
+  [ -z "$(find "$prefix" -type f)" ]
+}

@@ -5,7 +5,8 @@ ZC_CMD="$ZC_ROOT/shim/zcopy"
 PROGS="$ZC_ROOT/tests/progs"
 EXAMPLES="$ZC_ROOT/examples"
 # Tests start from a known environment whatever the caller exported.
-unset ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_STATS LD_PRELOAD
+unset ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_STATS ZCOPY_LOG ZCOPY_LOG_FORMAT ZCOPY_LOG_LEVEL \
+  ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN LD_PRELOAD
 
 # make_file PATH BYTES: random bytes, so any misplaced chunk shows in cmp.
 make_file() {
