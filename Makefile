@@ -21,7 +21,7 @@ PROGS    := $(patsubst %.c,%,$(filter-out tests/progs/lib%.c,$(wildcard tests/pr
 PROG_LIBS := $(patsubst %.c,%.so,$(wildcard tests/progs/lib*.c))
 PROG_HDR  := $(wildcard tests/progs/*.h)
 
-.PHONY: all test demo install uninstall clean deps
+.PHONY: all test demo install uninstall clean deps bench
 
 all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 
@@ -66,4 +66,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
 
 clean:
-	rm -f $(LIB) $(CMD) $(EXAMPLES) $(PROGS) $(PROG_LIBS)
+	rm -f $(LIB) $(CMD) $(EXAMPLES) $(PROGS) $(PROG_LIBS) $(BENCH_PROGS)
+
+# make bench (QUICK=1 for a short run): tests/bench/Makefile.inc
+include tests/bench/Makefile.inc
