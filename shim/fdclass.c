@@ -38,6 +38,12 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->inet = dest->domain != AF_UNIX;
         return ZC_SKIP_NONE;
     }
+    if (S_ISFIFO(st.st_mode)) {
+        /* No F_GETFL: splice into a read end fails EBADF like write(), and
+         * transfer.c then lets the plain call report it. */
+        dest->kind = ZC_DEST_PIPE;
+        return ZC_SKIP_NONE;
+    }
     int fl = real_fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return ZC_SKIP_DEST_OTHER;
@@ -55,10 +61,6 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->domain = domain;
         dest->inet = domain != AF_UNIX;
         stream_socket_seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
-        return ZC_SKIP_NONE;
-    }
-    if (S_ISFIFO(st.st_mode)) {
-        dest->kind = ZC_DEST_PIPE;
         return ZC_SKIP_NONE;
     }
     if (S_ISREG(st.st_mode)) {
