@@ -227,7 +227,7 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
 
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site)
 {
-    if (!zc_active() || zc_depth || !zc_logging())
+    if (!zc_active() || zc_depth || (!zc_logging() && !zc_cfg.stats_dest[0]))
         return;
     zc_depth++;
     int saved_errno = errno;
