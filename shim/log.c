@@ -273,7 +273,11 @@ void zc_log_init(void)
         return;
     log_fd = log_open();
     if (log_fd < 0)
-        dprintf(2, "zcopy: cannot open ZCOPY_LOG=%s: %s\n", zc_cfg.log_dest, strerror(errno));
+    {
+        char shown[80];
+        dprintf(2, "zcopy: cannot open ZCOPY_LOG=%s: %s\n", zc_printable(zc_cfg.log_dest, shown, sizeof shown),
+                strerror(errno));
+    }
 }
 
 /* ---- call sites ---- */

@@ -25,6 +25,19 @@ const char *zc_mode_name(enum zc_mode mode)
     }
 }
 
+/* A setting's value as one printable line: whatever the user's bytes,
+ * zcopy's message stays one line that starts with "zcopy:". */
+const char *zc_printable(const char *s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; s && *s && o + 4 < size; s++)
+        out[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+    if (s && *s)
+        out[o++] = '.', out[o++] = '.', out[o++] = '.';
+    out[o] = 0;
+    return out;
+}
+
 static bool parse_mode(const char *s, enum zc_mode *mode)
 {
     if (!s || !*s || !strcmp(s, "safe")) *mode = ZC_MODE_SAFE;
@@ -142,7 +155,9 @@ void zc_settings_load(void)
     if (cfg.mode == ZC_MODE_DIAG && !cfg.stats_dest[0])
         strcpy(cfg.stats_dest, "-");  /* diag exists to print its report */
     if (bad) {
-        dprintf(2, "zcopy: bad %s=%s (see README.md); running unaccelerated\n", bad, value);
+        char shown[80];
+        dprintf(2, "zcopy: bad %s=%s (see README.md); running unaccelerated\n", bad,
+                zc_printable(value, shown, sizeof shown));
         cfg.mode = ZC_MODE_OFF;
         cfg.log_dest[0] = 0;
     }

@@ -99,7 +99,9 @@ void zc_stats_report(void)
     int saved_errno = errno;
     int fd = open_stats_dest(zc_cfg.stats_dest);
     if (fd < 0) {
-        dprintf(2, "zcopy: cannot write the summary to %s: %s\n", zc_cfg.stats_dest, strerror(errno));
+        char shown[80];
+        dprintf(2, "zcopy: cannot write the summary to %s: %s\n", zc_printable(zc_cfg.stats_dest, shown, sizeof shown),
+                strerror(errno));
         errno = saved_errno;
         return;
     }
@@ -107,8 +109,9 @@ void zc_stats_report(void)
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n > 0) exe[n] = 0;
     const char *base = strrchr(exe, '/');
+    char shown[80];
     dprintf(fd, "zcopy: summary pid=%d exe=%s mode=%s min_bytes=%zu\n", (int)getpid(),
-            base ? base + 1 : exe, zc_mode_name(zc_cfg.mode), zc_cfg.min_bytes);
+            zc_printable(base ? base + 1 : exe, shown, sizeof shown), zc_mode_name(zc_cfg.mode), zc_cfg.min_bytes);
     for (int m = 0; m < ZC_METHODS; m++)
         dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", method_names[m],
                 (unsigned long long)method_bytes[m], (unsigned long long)method_calls[m]);

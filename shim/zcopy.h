@@ -58,6 +58,7 @@ extern struct zc_settings zc_cfg;
 extern volatile int zc_settings_loaded;
 void zc_settings_load(void);
 const char *zc_mode_name(enum zc_mode mode);
+const char *zc_printable(const char *s, char *out, size_t size);
 /* Watch calls only after the constructor read the settings and mode != off
  * (diag watches and decides, but never changes a call). */
 static inline bool zc_active(void)
