@@ -43,6 +43,48 @@ tests/progs/%: tests/progs/%.c $(PROG_LIBS) $(PROG_HDR)
 
 comma := ,
 
+# ---- memory checkers (not part of `make test`) ----
+# check-asan: the library and the test programs built with ASan+UBSan into
+# build/asan/; check-valgrind: the normal build under memcheck.  Both run
+# CHECK_SUITES through tests/memcheck, which fails on any report.
+CHECK_SUITES ?= tests/rewrite.bats tests/refuse.bats tests/observe.bats tests/settings.bats tests/faults.bats
+ASAN_DIR   := build/asan
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_PROGS := $(patsubst tests/progs/%,$(ASAN_DIR)/progs/%,$(PROGS) $(PROG_LIBS))
+
+.PHONY: check-asan check-valgrind
+
+check-asan: deps
+	@$(MAKE) -s all $(ASAN_DIR)/libzcopy.so $(ASAN_PROGS)
+	@tests/memcheck asan $(CHECK_SUITES)
+
+check-valgrind: deps
+	@tests/install-deps valgrind
+	@$(MAKE) -s all
+	@tests/memcheck valgrind $(CHECK_SUITES)
+
+$(ASAN_DIR)/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ZC_CFLAGS) $(ASAN_FLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
+
+$(ASAN_DIR)/progs/lib%.so: tests/progs/lib%.c
+	@mkdir -p $(@D)
+	$(CC) $(PROG_CFLAGS) $(ASAN_FLAGS) -fPIC -shared -o $@ $<
+
+$(ASAN_DIR)/progs/%: tests/progs/%.c $(patsubst tests/progs/%,$(ASAN_DIR)/progs/%,$(PROG_LIBS))
+	@mkdir -p $(@D)
+	$(CC) $(PROG_CFLAGS) $(ASAN_FLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-L$(ASAN_DIR)/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
+
+# ---- differential fuzzing (tests/fuzz/run; a fixed set runs in `make test`) ----
+# make fuzz [SEEDS=N | SEEDS=A..B] [FUZZ_EXCLUDE=class,...]: each seed's ops
+# run without zcopy, in safe mode and in trust mode; the transcripts must match.
+SEEDS ?= 1000
+.PHONY: fuzz
+
+fuzz: deps
+	@$(MAKE) -s all
+	@tests/fuzz/run $(if $(FUZZ_EXCLUDE),--exclude $(FUZZ_EXCLUDE)) $(SEEDS)
+
 deps:
 	@tests/install-deps
 
@@ -67,6 +109,7 @@ uninstall:
 
 clean:
 	rm -f $(LIB) $(CMD) $(EXAMPLES) $(PROGS) $(PROG_LIBS) $(BENCH_PROGS)
+	rm -rf $(ASAN_DIR)
 
 # make bench (QUICK=1 for a short run): tests/bench/Makefile.inc
 include tests/bench/Makefile.inc

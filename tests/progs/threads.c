@@ -123,9 +123,11 @@ static void *writer(void *arg)
 int main(int argc, char **argv)
 {
 	pthread_t a, b;
+	struct job j1, j2;  /* here, not in the if: the threads use them until joined */
 
 	if (argc == 6 && strcmp(argv[1], "own") == 0) {
-		struct job j1 = { argv[2], argv[3] }, j2 = { argv[4], argv[5] };
+		j1 = (struct job){ argv[2], argv[3] };
+		j2 = (struct job){ argv[4], argv[5] };
 		pthread_create(&a, NULL, copy_one, &j1);
 		pthread_create(&b, NULL, copy_one, &j2);
 	} else if (argc == 4 && strcmp(argv[1], "handoff") == 0) {

@@ -1,8 +1,15 @@
 # Shared by every tests/*.bats file: paths, test data and the strace check.
 ZC_ROOT="$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)"
-ZC_LIB="$ZC_ROOT/shim/libzcopy.so"
+# make check-asan and make check-valgrind run the same tests on other builds:
+#   ZC_LIB             the library under test (default: shim/libzcopy.so)
+#   ZC_PRELOAD_PREFIX  libraries preloaded before it (libasan for ASan)
+#   ZC_PROGS           the test programs (default: tests/progs)
+#   ZC_RUN_PREFIX      a command that runs each preloaded program (valgrind)
+ZC_LIB="${ZC_LIB:-$ZC_ROOT/shim/libzcopy.so}"
+ZC_PRELOAD="${ZC_PRELOAD_PREFIX:+$ZC_PRELOAD_PREFIX }$ZC_LIB"
+read -ra ZC_RUN <<<"${ZC_RUN_PREFIX:-}"
 ZC_CMD="$ZC_ROOT/shim/zcopy"
-PROGS="$ZC_ROOT/tests/progs"
+PROGS="${ZC_PROGS:-$ZC_ROOT/tests/progs}"
 EXAMPLES="$ZC_ROOT/examples"
 # Tests start from a known environment whatever the caller exported.
 unset ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_STATS ZCOPY_LOG ZCOPY_LOG_FORMAT ZCOPY_LOG_LEVEL \
@@ -15,7 +22,7 @@ make_file() {
 
 # with_zcopy CMD...: run CMD with the library preloaded.
 with_zcopy() {
-  env LD_PRELOAD="$ZC_LIB" "$@"
+  env LD_PRELOAD="$ZC_PRELOAD" "${ZC_RUN[@]}" "$@"
 }
 
 # traced LOG CMD...: run CMD preloaded under strace, which records every
@@ -23,8 +30,8 @@ with_zcopy() {
 # is not preloaded (-E sets the variable for the traced program only).
 traced() {
   local log=$1; shift
-  strace -f -qq -E LD_PRELOAD="$ZC_LIB" \
-    -e trace=sendfile,splice,copy_file_range -o "$log" -- "$@"
+  strace -f -qq -E LD_PRELOAD="$ZC_PRELOAD" \
+    -e trace=sendfile,splice,copy_file_range -o "$log" -- "${ZC_RUN[@]}" "$@"
 }
 
 # fast_bytes LOG [CALL]: bytes the successful fast calls in LOG carried.

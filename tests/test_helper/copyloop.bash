@@ -64,8 +64,8 @@ drop_heads() {
 # per process (PREFIX.PID), so that no call is split over two lines.
 traced_ff() {
   local prefix=$1; shift
-  strace -ff -qq -E LD_PRELOAD="$ZC_LIB" \
-    -e trace=sendfile,splice,copy_file_range,write -o "$prefix" -- "$@"
+  strace -ff -qq -E LD_PRELOAD="$ZC_PRELOAD" \
+    -e trace=sendfile,splice,copy_file_range,write -o "$prefix" -- "${ZC_RUN[@]}" "$@"
 }
 
 # sender_summary LOG: for the one process log of traced_ff that calls

@@ -1,0 +1,62 @@
+#!/usr/bin/env bats
+# Debian's OpenBSD netcat (/bin/nc.openbsd), unmodified, under zcopy.  nc
+# reads its stdin with read() into a 16384-byte buffer and write()s the
+# buffer to the socket: each full read is exactly the 16 KiB threshold and
+# becomes a sendfile; a shorter tail stays plain ("skip below_min_bytes").
+# The peer, an unpreloaded nc, writes what arrives to a file whose sha256
+# must be the source's.
+
+setup_file() {
+  load test_helper/common
+  load test_helper/real
+  need_real_programs "$NC"
+  make_data "$BATS_FILE_TMPDIR/data"
+}
+
+setup() {
+  load test_helper/common
+  load test_helper/real
+  T=$BATS_TEST_TMPDIR
+  D=$BATS_FILE_TMPDIR/data
+  SERVER_PIDS=()
+}
+
+teardown() {
+  teardown_servers
+}
+
+CHUNK=16384  # nc's BUFSIZE
+
+@test "nc -N to a listening nc, every size: sendfile for each full 16 KiB read, exact bytes" {
+  local s want
+  for s in $REAL_SIZES; do
+    # sh execs nc: SERVER_PID is nc's
+    serve sh -c 'exec "$0" -l 127.0.0.1 "$1" >"$2"' "$NC" @PORT@ "$T/got$s"
+    zc_traced "$T/log.$s"
+    timeout 60 "${ZC_TRACED[@]}" "$NC" -N 127.0.0.1 "$PORT" <"$D/f$s"
+    wait_exit "$SERVER_PID"
+    same_sha "$D/f$s" "$T/got$s"
+    want=$(expected_fast "$s" $CHUNK)
+    expect_fast_bytes "$T/log.$s" sendfile "$want" "size $s"
+    stats=$(one_summary "$T/log.$s.stats.*")
+    [ "$(stats_bytes "$stats" sendfile)" -eq "$want" ]
+    # a tail under 16 KiB is one plain write, and the summary says why
+    [ "$(stats_skip "$stats" below_min_bytes)" -eq $((s % CHUNK != 0)) ] ||
+      fail "size $s: below_min_bytes $(stats_skip "$stats" below_min_bytes)"
+  done
+  grep -qE '^[0-9]+ +sendfile\([0-9]+, 0, \[0\] => \[16384\], 16384\) += 16384$' "$T/log.16385"
+}
+
+@test "nc -N -l serving a file to a connecting nc: the listening side's copy becomes sendfile" {
+  local s want
+  for s in 16385 1048577 67108864; do
+    zc_traced "$T/log.$s"
+    serve "${ZC_TRACED[@]}" sh -c 'exec "$0" -N -l 127.0.0.1 "$1" <"$2"' "$NC" @PORT@ "$D/f$s"
+    timeout 60 "$NC" -d 127.0.0.1 "$PORT" >"$T/got$s"
+    wait_exit "$SERVER_PID"
+    same_sha "$D/f$s" "$T/got$s"
+    want=$(expected_fast "$s" $CHUNK)
+    expect_fast_bytes "$T/log.$s" sendfile "$want" "size $s"
+    [ "$(stats_bytes "$(one_summary "$T/log.$s.stats.*")" sendfile)" -eq "$want" ]
+  done
+}
