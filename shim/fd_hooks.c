@@ -273,5 +273,34 @@ EXPORT ssize_t copy_file_range(int fd_in, off64_t *off_in, int fd_out, off64_t *
 {
     if (!zc_ready())
         return syscall(SYS_copy_file_range, fd_in, off_in, fd_out, off_out, n, flags);
+    zc_inflight_settle_fd(fd_out);
     return counted_fast(real_copy_file_range(fd_in, off_in, fd_out, off_out, n, flags));
+}
+
+/* ---- changes to a file whose bytes may still be in flight (inflight.c) ---- */
+
+EXPORT int ftruncate64(int fd, off64_t len)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_ftruncate, fd, len);
+    zc_inflight_settle_fd(fd);
+    return real_ftruncate64(fd, len);
+}
+
+EXPORT int ftruncate(int fd, off_t len)
+{
+    return ftruncate64(fd, len);
+}
+
+EXPORT int truncate64(const char *path, off64_t len)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_truncate, path, len);
+    zc_inflight_settle_path(path);
+    return real_truncate64(path, len);
+}
+
+EXPORT int truncate(const char *path, off_t len)
+{
+    return truncate64(path, len);
 }

@@ -31,6 +31,8 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
     if (fstat(fd, &st) < 0)
         return ZC_SKIP_DEST_OTHER;  /* the plain call reports the errno */
     dest->inet = false;
+    dest->dev = st.st_dev;
+    dest->ino = st.st_ino;
     if (S_ISSOCK(st.st_mode) && known(&stream_socket_seen, &st)) {
         /* A socket is always open read-write; type and domain are fixed. */
         dest->kind = ZC_DEST_SOCKET;
@@ -38,15 +40,13 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->inet = dest->domain != AF_UNIX;
         return ZC_SKIP_NONE;
     }
-    if (S_ISFIFO(st.st_mode)) {
-        /* No F_GETFL: splice into a read end fails EBADF like write(), and
-         * transfer.c then lets the plain call report it. */
-        dest->kind = ZC_DEST_PIPE;
-        return ZC_SKIP_NONE;
-    }
     int fl = real_fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return ZC_SKIP_DEST_OTHER;
+    /* A packet pipe cuts write() into PIPE_BUF packets, splice does not;
+     * an O_DIRECT file rejects unaligned writes that copy_file_range takes. */
+    if (fl & O_DIRECT)
+        return ZC_SKIP_DEST_DIRECT;
     if (S_ISSOCK(st.st_mode)) {
         int type = 0, domain = 0;
         socklen_t len = sizeof type;
@@ -61,6 +61,10 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->domain = domain;
         dest->inet = domain != AF_UNIX;
         stream_socket_seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
+        return ZC_SKIP_NONE;
+    }
+    if (S_ISFIFO(st.st_mode)) {
+        dest->kind = ZC_DEST_PIPE;
         return ZC_SKIP_NONE;
     }
     if (S_ISREG(st.st_mode)) {

@@ -86,7 +86,31 @@ EXPORT ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
     return preadv64(fd, iov, iovcnt, off);
 }
 
+EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
+{
+    if (!zc_ready())
+        return syscall(SYS_preadv2, fd, iov, iovcnt, off, 0, flags);
+    ssize_t r = real_preadv64v2(fd, iov, iovcnt, off, flags);
+    zc_note_readv(fd, iov, iovcnt, r, off);  /* off -1: the fd's own offset */
+    return r;
+}
+
+EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+    return preadv64v2(fd, iov, iovcnt, off, flags);
+}
+
 /* ---- other reads into a buffer: forget what it held ---- */
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    if (!zc_ready())
+        return syscall(SYS_recvmsg, fd, msg, flags);
+    ssize_t r = real_recvmsg(fd, msg, flags);
+    for (size_t i = 0; r > 0 && msg && i < msg->msg_iovlen; i++)
+        zc_note_overwrite(msg->msg_iov[i].iov_base, (ssize_t)msg->msg_iov[i].iov_len);
+    return r;
+}
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *addrlen)
 {
@@ -127,6 +151,7 @@ EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     if (!zc_ready())
         return syscall(SYS_write, fd, buf, n);
+    zc_inflight_settle_fd(fd);
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
     if (zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_WRITE, 0, CALL_SITE, &r))
@@ -138,6 +163,7 @@ static ssize_t pwrite_at(int fd, const void *buf, size_t n, off64_t off, const v
 {
     if (!zc_ready())
         return syscall(SYS_pwrite64, fd, buf, n, off);
+    zc_inflight_settle_fd(fd);
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
     if (off >= 0 && zc_rewrite(fd, &iov, 1, &off, ZC_SINK_WRITE, 0, site, &r))
@@ -159,6 +185,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (!zc_ready())
         return syscall(SYS_writev, fd, iov, iovcnt);
+    zc_inflight_settle_fd(fd);
     ssize_t r;
     if (zc_rewrite(fd, iov, iovcnt, NULL, ZC_SINK_WRITE, 0, CALL_SITE, &r))
         return r;
@@ -245,8 +272,8 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 {
     if (!zc_ready())
         return (int)syscall(SYS_mprotect, addr, len, prot);
-    if ((prot & PROT_WRITE) && zc_active())
-        zc_track_protect(addr, len);  /* before: a write may follow at once */
+    if (zc_active())
+        zc_note_protect(addr, len, prot);  /* before: a write may follow at once */
     return real_mprotect(addr, len, prot);
 }
 
@@ -254,7 +281,7 @@ EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
     if (!zc_ready() || !real_pkey_mprotect)
         return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
-    if ((prot & PROT_WRITE) && zc_active())
-        zc_track_protect(addr, len);
+    if (zc_active())
+        zc_note_protect(addr, len, prot);
     return real_pkey_mprotect(addr, len, prot, pkey);
 }

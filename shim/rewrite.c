@@ -94,7 +94,7 @@ static bool split_at_last_page(struct plan *plan, int i, off_t file_size)
 }
 
 /* Rules 2, 3 and 5 for every file piece. */
-static enum zc_skip check_sources(struct plan *plan)
+static enum zc_skip check_sources(struct plan *plan, const struct zc_dest *dest)
 {
     struct stat st;
     int checked_fd = -1;
@@ -104,6 +104,10 @@ static enum zc_skip check_sources(struct plan *plan)
         struct zc_piece *piece = &plan->pieces[i];
         if (piece->src_fd < 0)
             continue;
+        /* One call writing into its own source: a later piece would copy
+         * bytes an earlier piece has just changed. */
+        if (dest->kind == ZC_DEST_FILE && piece->dev == dest->dev && piece->ino == dest->ino)
+            return ZC_SKIP_DEST_IS_SOURCE;
         if (checked_fd != piece->src_fd || checked_dev != piece->dev || checked_ino != piece->ino) {
             enum zc_skip why = zc_check_source(piece->src_fd, piece->dev, piece->ino, &st);
             if (why)
@@ -165,7 +169,7 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return ZC_SKIP_PIPE_ATOMIC;
     if (stores_could_reach_bytes_in_flight(plan, dest))
         return ZC_SKIP_SHARED_MAP_WRITABLE;
-    return check_sources(plan);
+    return check_sources(plan, dest);
 }
 
 /* One line in the decision log's table; only writes that carry file bytes

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 
 /* Below 16 KiB a rewrite costs more than the copy it saves: measured
  * break-even is near 12 KiB on 2-core VMs (BENCHMARKS.md). */
@@ -55,8 +56,11 @@ static bool parse_size(const char *s, size_t *out)
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *s == '-') return false;
-    if (*end == 'k' || *end == 'K') { v <<= 10; end++; }
-    else if (*end == 'm' || *end == 'M') { v <<= 20; end++; }
+    int shift = 0;
+    if (*end == 'k' || *end == 'K') { shift = 10; end++; }
+    else if (*end == 'm' || *end == 'M') { shift = 20; end++; }
+    if (v > (SIZE_MAX >> shift)) return false;  /* a suffix must not wrap to a small value */
+    v <<= shift;
     if (*end) return false;
     *out = (size_t)v;
     return true;

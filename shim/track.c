@@ -282,3 +282,13 @@ void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off
         zc_track_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_PRIVATE_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP);
     errno = saved_errno;
 }
+
+/* mprotect: memory that cannot be read cannot be sent (the plain write
+ * fails EFAULT); a mapping made writable may change. */
+void zc_note_protect(const void *addr, size_t len, int prot)
+{
+    if (!(prot & PROT_READ))
+        zc_track_forget_range(addr, len);
+    else if (prot & PROT_WRITE)
+        zc_track_protect(addr, len);
+}

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -28,9 +29,24 @@ enum zc_method zc_method_for(enum zc_dest_kind kind)
     return kind == ZC_DEST_SOCKET ? ZC_SENDFILE : kind == ZC_DEST_PIPE ? ZC_SPLICE : ZC_COPY_FILE_RANGE;
 }
 
+/* EFBIG: past RLIMIT_FSIZE the call raised SIGXFSZ; a plain retry would
+ * raise it again. */
 static bool stop_errno(int e)
 {
-    return e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == EPIPE || e == ECONNRESET || e == ENOTCONN;
+    return e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == EPIPE || e == ECONNRESET || e == ENOTCONN ||
+           e == EFBIG;
+}
+
+/* A plain write() to a file stops short, with no signal, at RLIMIT_FSIZE;
+ * the next one fails EFBIG with SIGXFSZ.  After a short copy_file_range,
+ * stop where write() would have stopped. */
+static bool at_file_size_limit(int fd, const off_t *dst_off)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_FSIZE, &limit) < 0 || limit.rlim_cur == RLIM_INFINITY)
+        return false;
+    off_t pos = dst_off ? *dst_off : lseek(fd, 0, SEEK_CUR);
+    return pos >= 0 && (rlim_t)pos >= limit.rlim_cur;
 }
 
 static ssize_t fast_call(int fd, enum zc_dest_kind kind, int src_fd, off_t src_off, size_t n, off_t *dst_off)
@@ -57,22 +73,17 @@ static ssize_t plain_call(int fd, const struct zc_dest *dest, const char *p, siz
 }
 
 /* Sends pieces[i].ptr[skip..] with the plain call; returns bytes done or -1. */
+/* One plain call, not a loop: where it stops short (a signal, a full
+ * non-blocking fd, RLIMIT_FSIZE) the program's own call would have too, and
+ * calling again could raise a signal it never raised (SIGXFSZ). */
 static ssize_t send_plain(int fd, const struct zc_dest *dest, const struct zc_piece *piece, size_t skip,
                           off_t *dst_off, int send_flags)
 {
-    size_t done = skip;
-    while (done < piece->len) {
-        ssize_t r = plain_call(fd, dest, piece->ptr + done, piece->len - done, dst_off, send_flags);
-        if (r < 0)
-            return done > skip ? (ssize_t)(done - skip) : -1;
-        if (r == 0)
-            break;
-        done += (size_t)r;
-        if (dst_off)
-            *dst_off += r;
-    }
-    zc_stats_add(ZC_PLAIN, (ssize_t)(done - skip));
-    return (ssize_t)(done - skip);
+    ssize_t r = plain_call(fd, dest, piece->ptr + skip, piece->len - skip, dst_off, send_flags);
+    if (r > 0 && dst_off)
+        *dst_off += r;
+    zc_stats_add(ZC_PLAIN, r);
+    return r;
 }
 
 /* One file piece; returns bytes done or -1 with errno. */
@@ -85,7 +96,11 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
                               dst_off);
         if (r > 0) {
             zc_stats_add(zc_method_for(dest->kind), r);
+            if (dest->kind != ZC_DEST_FILE)
+                zc_inflight_note(piece->dev, piece->ino, fd, dest);
             done += (size_t)r;
+            if (dest->kind == ZC_DEST_FILE && done < piece->len && at_file_size_limit(fd, dst_off))
+                return (ssize_t)done;
             continue;  /* sendfile may stop early at any time */
         }
         if (r < 0 && stop_errno(errno))

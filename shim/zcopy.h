@@ -87,7 +87,9 @@ enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRA
     X(MAP_WRITTEN, "private_map_changed", "private mapping was made writable and differs from the file") \
     X(SHARED_MAP_WRITABLE, "shared_map_writable", "writable shared mapping: stores would change bytes in flight") \
     X(STDIO_BUFFERED, "stdio_buffered", "fwrite smaller than the stream's buffer: stdio keeps it") \
-    X(STDIO_STREAM, "stdio_stream", "stream is wide-oriented or also open for reading")
+    X(STDIO_STREAM, "stdio_stream", "stream is wide-oriented or also open for reading") \
+    X(DEST_DIRECT, "dest_o_direct", "destination is O_DIRECT: a packet pipe or aligned file I/O") \
+    X(DEST_IS_SOURCE, "dest_is_source", "destination file is also a source of the same call")
 
 enum zc_skip {
     ZC_SKIP_NONE = 0,
@@ -133,6 +135,8 @@ const char *zc_skip_text(enum zc_skip reason);
 enum zc_dest_kind { ZC_DEST_SOCKET, ZC_DEST_PIPE, ZC_DEST_FILE };
 struct zc_dest {
     enum zc_dest_kind kind;
+    dev_t dev;   /* the destination's inode */
+    ino_t ino;
     int domain;  /* sockets: AF_INET, AF_INET6 or AF_UNIX */
     bool inet;  /* TCP: corked while one call becomes several sends */
 };
@@ -162,6 +166,7 @@ void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, o
 void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
                   enum zc_origin origin);
 void zc_track_protect(const void *addr, size_t len);
+void zc_note_protect(const void *addr, size_t len, int prot);
 void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void zc_track_forget_range(const void *buf, size_t len);
 void zc_track_forget_fd(int fd);
@@ -186,6 +191,11 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
 /* A write refused before zc_rewrite could judge it: counted and logged if it
  * carried file bytes. */
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site);
+
+/* ---- inflight.c: waiting for sent bytes before the program changes them ---- */
+void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest);
+void zc_inflight_settle_fd(int fd);
+void zc_inflight_settle_path(const char *path);
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {
