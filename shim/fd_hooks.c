@@ -18,8 +18,10 @@
 
 static int fresh_fd(int fd)
 {
-    if (fd >= 0 && zc_active())
+    if (fd >= 0 && zc_active()) {
         zc_track_forget_fd(fd);  /* touches no errno */
+        zc_inflight_fd_changed((unsigned)fd, (unsigned)fd);
+    }
     return fd;
 }
 
@@ -117,6 +119,7 @@ EXPORT int close(int fd)
         zc_proof_forget_file(fd);
         zc_track_forget_fd(fd);  /* before the number can be reused */
         zc_log_fd_released((unsigned)fd, (unsigned)fd);
+        zc_inflight_fd_changed((unsigned)fd, (unsigned)fd);
         errno = saved_errno;
         zc_depth--;
     }
@@ -130,6 +133,7 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
     if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC)) {
         zc_track_forget_fds(first, last);
         zc_log_fd_released(first, last);
+        zc_inflight_fd_changed(first, last);
     }
     return real_close_range(first, last, flags);
 }
@@ -148,6 +152,7 @@ EXPORT int dup3(int fd, int newfd, int flags)
     if (fd != newfd && zc_active()) {
         zc_track_forget_fd(newfd);  /* newfd now names another file */
         zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
+        zc_inflight_fd_changed((unsigned)newfd, (unsigned)newfd);
     }
     return fresh_fd(real_dup3(fd, newfd, flags));
 }
@@ -160,6 +165,7 @@ EXPORT int dup2(int fd, int newfd)
     if (fd != newfd && zc_active()) {
         zc_track_forget_fd(newfd);
         zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
+        zc_inflight_fd_changed((unsigned)newfd, (unsigned)newfd);
     }
     return fresh_fd(real_dup2(fd, newfd));
 }

@@ -31,6 +31,23 @@ struct inflight {
 };
 
 static struct inflight slots[INFLIGHT_SLOTS];
+
+/* Fds fstat showed are not regular files, so that a program streaming to a
+ * socket does not pay an fstat per write while entries are live.  Cleared
+ * by every fd lifecycle hook.  A pipe fd closed inside libc (fclose of a
+ * popen stream) and reused by an unseen open could skip a wait: rare. */
+#define KNOWN_FDS 1024
+static uint64_t not_a_file[KNOWN_FDS / 64];
+
+void zc_inflight_fd_changed(unsigned first, unsigned last)
+{
+    if (first >= KNOWN_FDS)
+        return;
+    if (last >= KNOWN_FDS)
+        last = KNOWN_FDS - 1;
+    for (unsigned fd = first; fd <= last; fd++)
+        __atomic_and_fetch(&not_a_file[fd / 64], ~(1ull << (fd % 64)), __ATOMIC_RELAXED);
+}
 static int live;  /* used slots: zero keeps every check free of syscalls */
 static unsigned cursor;
 
@@ -84,12 +101,17 @@ static void settle(dev_t dev, ino_t ino)
 
 void zc_inflight_settle_fd(int fd)
 {
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED) || zc_depth)
+    if (!__atomic_load_n(&live, __ATOMIC_RELAXED) || zc_depth || fd < 0)
+        return;
+    bool known = fd < KNOWN_FDS;
+    if (known && (__atomic_load_n(&not_a_file[fd / 64], __ATOMIC_RELAXED) & (1ull << (fd % 64))))
         return;
     int saved_errno = errno;
     struct stat st;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         settle(st.st_dev, st.st_ino);
+    else if (known)
+        __atomic_or_fetch(&not_a_file[fd / 64], 1ull << (fd % 64), __ATOMIC_RELAXED);
     errno = saved_errno;
 }
 

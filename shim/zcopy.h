@@ -196,6 +196,7 @@ void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest);
 void zc_inflight_settle_fd(int fd);
 void zc_inflight_settle_path(const char *path);
+void zc_inflight_fd_changed(unsigned first, unsigned last);
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {
