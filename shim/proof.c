@@ -9,8 +9,8 @@
  *   the program later installs its own SIGBUS handler we stop mapping.
  * - Mapping per call costs more than it saves, so each thread keeps one
  *   window of the last file it proved (1 GiB of address space, no memory).
- *   It is unmapped at thread exit, on close of that file in this thread, or
- *   when the thread moves to another file. */
+ *   It is unmapped at thread exit, when the thread moves to another file,
+ *   or on close of that file in this thread once the file is deleted. */
 #include "zcopy.h"
 
 #include <pthread.h>
@@ -144,10 +144,13 @@ enum zc_skip zc_prove_unchanged(int fd, const struct stat *st, off_t off, const 
     return r ? ZC_SKIP_BYTES_CHANGED : ZC_SKIP_NONE;
 }
 
-/* Called before the program closes fd: do not keep a deleted file alive. */
+/* Called before the program closes fd.  A server closes the file after
+ * every response and sends it again at the next request, so the window
+ * stays; but a file already deleted must not be kept alive by us. */
 void zc_proof_forget_file(int fd)
 {
     struct stat st;
-    if (window.base && fstat(fd, &st) == 0 && st.st_dev == window.dev && st.st_ino == window.ino)
+    if (window.base && fstat(fd, &st) == 0 && st.st_dev == window.dev && st.st_ino == window.ino &&
+        st.st_nlink == 0)
         window_drop();
 }
