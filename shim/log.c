@@ -16,6 +16,7 @@
  *   it: the close hooks tell us, and every write first checks that the fd
  *   still names our file; if not we reopen it. */
 #include "zcopy.h"
+#include "logline.h"
 
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
@@ -65,125 +66,6 @@ static ino_t log_ino;
 static int64_t last_flush_ns;
 static char exe_path[PATH_MAX];  /* dladdr names the main program by argv[0] */
 
-/* ---- a tiny async-signal-safe formatter ---- */
-
-struct line {
-    char buf[3072];
-    size_t len;
-};
-
-static void put(struct line *l, const char *s)
-{
-    while (*s && l->len < sizeof l->buf - 2)
-        l->buf[l->len++] = *s++;
-}
-
-static void put_u64(struct line *l, uint64_t v)
-{
-    char tmp[24];
-    int i = sizeof tmp - 1;
-    tmp[i] = 0;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(l, tmp + i);
-}
-
-static void put_i64(struct line *l, int64_t v)
-{
-    if (v < 0) {
-        put(l, "-");
-        v = -v;
-    }
-    put_u64(l, (uint64_t)v);
-}
-
-static void put_hex(struct line *l, uint64_t v)
-{
-    char tmp[20];
-    int i = sizeof tmp - 1;
-    tmp[i] = 0;
-    do {
-        tmp[--i] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    put(l, "0x");
-    put(l, tmp + i);
-}
-
-/* A value: JSON-escaped in json, spaces and '=' percent-escaped in text. */
-static void put_value(struct line *l, const char *s)
-{
-    char one[8];
-    for (; *s && l->len < sizeof l->buf - 8; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (zc_cfg.log_json) {
-            if (c == '"' || c == '\\') {
-                one[0] = '\\', one[1] = (char)c, one[2] = 0;
-            } else if (c < 0x20) {
-                one[0] = '\\', one[1] = 'u', one[2] = '0', one[3] = '0';
-                one[4] = "0123456789abcdef"[c >> 4], one[5] = "0123456789abcdef"[c & 15], one[6] = 0;
-            } else {
-                one[0] = (char)c, one[1] = 0;
-            }
-        } else if (c <= ' ' || c == '=' || c == '%' || c == '"') {
-            one[0] = '%', one[1] = "0123456789ABCDEF"[c >> 4], one[2] = "0123456789ABCDEF"[c & 15], one[3] = 0;
-        } else {
-            one[0] = (char)c, one[1] = 0;
-        }
-        put(l, one);
-    }
-}
-
-/* Fields: text lines are "zcopy: key=value ...", JSON lines one object. */
-static void field_start(struct line *l, const char *key)
-{
-    if (zc_cfg.log_json) {
-        put(l, l->len > 1 ? ",\"" : "\"");
-        put(l, key);
-        put(l, "\":");
-    } else {
-        put(l, " ");
-        put(l, key);
-        put(l, "=");
-    }
-}
-
-static void field_str(struct line *l, const char *key, const char *value)
-{
-    field_start(l, key);
-    if (zc_cfg.log_json)
-        put(l, "\"");
-    put_value(l, value);
-    if (zc_cfg.log_json)
-        put(l, "\"");
-}
-
-static void field_int(struct line *l, const char *key, int64_t value)
-{
-    field_start(l, key);
-    put_i64(l, value);
-}
-
-static void line_begin(struct line *l, const char *event)
-{
-    l->len = 0;
-    put(l, zc_cfg.log_json ? "{" : "zcopy:");
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    field_start(l, "time");
-    put_u64(l, (uint64_t)now.tv_sec);
-    put(l, ".");
-    char ms[4] = { (char)('0' + now.tv_nsec / 100000000), (char)('0' + now.tv_nsec / 10000000 % 10),
-                   (char)('0' + now.tv_nsec / 1000000 % 10), 0 };
-    put(l, ms);
-    field_int(l, "pid", getpid());
-    field_int(l, "tid", gettid());
-    field_str(l, "mode", zc_mode_name(zc_cfg.mode));
-    field_str(l, "event", event);
-}
-
 /* ---- the log file ---- */
 
 static int log_open(void)
@@ -195,7 +77,7 @@ static int log_open(void)
     for (const char *s = zc_cfg.log_dest; *s && o < sizeof path - 24; s++) {
         if (s[0] == '%' && s[1] == 'p') {
             struct line pid = { .len = 0 };
-            put_u64(&pid, (uint64_t)getpid());
+            line_put_u64(&pid, (uint64_t)getpid());
             pid.buf[pid.len] = 0;
             for (char *p = pid.buf; *p; p++)
                 path[o++] = *p;
@@ -248,7 +130,7 @@ static int log_fd_get(void)
 
 static void line_emit(struct line *l)
 {
-    put(l, zc_cfg.log_json ? "}\n" : "\n");
+    line_put(l, zc_cfg.log_json ? "}\n" : "\n");
     int fd = log_fd_get();
     if (fd >= 0)
         real_write(fd, l->buf, l->len);
@@ -288,26 +170,26 @@ static void put_frame_named(struct line *l, uintptr_t pc, const char *name, uint
 {
     Dl_info info;
     if (!dladdr((void *)pc, &info) || !info.dli_fname) {
-        put_hex(l, pc);
+        line_put_hex(l, pc);
         return;
     }
     uintptr_t base = (uintptr_t)info.dli_fbase;
     /* A non-PIE executable is linked at its load address. */
     if (base && ((const Elf64_Ehdr *)base)->e_type == ET_EXEC)
         base = 0;
-    put_value(l, info.dli_fname[0] == '/' || !exe_path[0] ? info.dli_fname : exe_path);
-    put(l, "+");
-    put_hex(l, pc - base);
+    line_put_value(l, info.dli_fname[0] == '/' || !exe_path[0] ? info.dli_fname : exe_path);
+    line_put(l, "+");
+    line_put_hex(l, pc - base);
     if (!name || !name[0]) {
         name = info.dli_sname;
         name_off = pc - (uintptr_t)info.dli_saddr;
     }
     if (name) {
-        put(l, "(");
-        put_value(l, name);
-        put(l, "+");
-        put_hex(l, name_off);
-        put(l, ")");
+        line_put(l, "(");
+        line_put_value(l, name);
+        line_put(l, "+");
+        line_put_hex(l, name_off);
+        line_put(l, ")");
     }
 }
 
@@ -319,25 +201,25 @@ static void put_frame(struct line *l, uintptr_t pc)
 /* Return addresses point after the call; minus one names the call's line. */
 static void field_site(struct line *l, const struct site_slot *s)
 {
-    field_start(l, "site");
+    line_field(l, "site");
     if (zc_cfg.log_json)
-        put(l, "\"");
+        line_put(l, "\"");
     put_frame_named(l, (uintptr_t)s->site - 1, s->site_name, s->site_name_off);
     if (zc_cfg.log_json)
-        put(l, "\"");
+        line_put(l, "\"");
     if (s->nframes > 1) {
-        field_start(l, "frames");
-        put(l, zc_cfg.log_json ? "[" : "");
+        line_field(l, "frames");
+        line_put(l, zc_cfg.log_json ? "[" : "");
         for (int i = 0; i < s->nframes; i++) {
             if (i)
-                put(l, zc_cfg.log_json ? "," : ";");
+                line_put(l, zc_cfg.log_json ? "," : ";");
             if (zc_cfg.log_json)
-                put(l, "\"");
+                line_put(l, "\"");
             put_frame(l, s->frames[i] - 1);
             if (zc_cfg.log_json)
-                put(l, "\"");
+                line_put(l, "\"");
         }
-        put(l, zc_cfg.log_json ? "]" : "");
+        line_put(l, zc_cfg.log_json ? "]" : "");
     }
 }
 
@@ -414,14 +296,14 @@ static int dest_kind_of(int fd, char *peer, size_t peer_len)
         struct line l = { .len = 0 };
         char ip[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        put(&l, ip), put(&l, ":"), put_u64(&l, ntohs(in->sin_port));
+        line_put(&l, ip), line_put(&l, ":"), line_put_u64(&l, ntohs(in->sin_port));
         copy_out(peer, peer_len, &l);
     } else if (len && ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
         struct line l = { .len = 0 };
         char ip[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        put(&l, "["), put(&l, ip), put(&l, "]:"), put_u64(&l, ntohs(in6->sin6_port));
+        line_put(&l, "["), line_put(&l, ip), line_put(&l, "]:"), line_put_u64(&l, ntohs(in6->sin6_port));
         copy_out(peer, peer_len, &l);
     } else if (len > offsetof(struct sockaddr_un, sun_path) && ss.ss_family == AF_UNIX) {
         struct sockaddr_un *un = (struct sockaddr_un *)&ss;
@@ -440,8 +322,8 @@ static void fd_path(int fd, char *out, size_t size)
 {
     char link[32] = "/proc/self/fd/";
     struct line l = { .len = 0 };
-    put(&l, link);
-    put_u64(&l, (uint64_t)fd);
+    line_put(&l, link);
+    line_put_u64(&l, (uint64_t)fd);
     l.buf[l.len] = 0;
     ssize_t n = fd >= 0 ? readlink(l.buf, out, size - 1) : -1;
     out[n > 0 ? n : 0] = 0;
@@ -452,20 +334,20 @@ static void log_first_occurrence(const struct site_slot *s, const struct zc_deci
     struct line l;
     char src_path[512], peer[128];
     line_begin(&l, "decision");
-    field_str(&l, "action", action_names[d->action]);
-    field_str(&l, "method", zc_method_name(d->method));
-    field_str(&l, "reason", zc_skip_name(d->reason));
-    field_str(&l, "reason_text", zc_skip_text(d->reason));
+    line_str(&l, "action", action_names[d->action]);
+    line_str(&l, "method", zc_method_name(d->method));
+    line_str(&l, "reason", zc_skip_name(d->reason));
+    line_str(&l, "reason_text", zc_skip_text(d->reason));
     fd_path(d->src_fd, src_path, sizeof src_path);
-    field_int(&l, "src_fd", d->src_fd);
-    field_str(&l, "src_kind", d->src_fd >= 0 ? "file" : "memory");
-    field_str(&l, "src_path", src_path);
-    field_int(&l, "src_offset", d->src_fd >= 0 ? (int64_t)d->src_off : -1);
+    line_int(&l, "src_fd", d->src_fd);
+    line_str(&l, "src_kind", d->src_fd >= 0 ? "file" : "memory");
+    line_str(&l, "src_path", src_path);
+    line_int(&l, "src_offset", d->src_fd >= 0 ? (int64_t)d->src_off : -1);
     int kind = dest_kind_of(d->dst_fd, peer, sizeof peer);
-    field_int(&l, "dst_fd", d->dst_fd);
-    field_str(&l, "dst_kind", dest_kind_name(kind));
-    field_str(&l, "dst_peer", peer);
-    field_int(&l, "bytes", (int64_t)d->bytes);
+    line_int(&l, "dst_fd", d->dst_fd);
+    line_str(&l, "dst_kind", dest_kind_name(kind));
+    line_str(&l, "dst_peer", peer);
+    line_int(&l, "bytes", (int64_t)d->bytes);
     field_site(&l, s);
     line_emit(&l);
 }
@@ -478,13 +360,13 @@ static void log_counters(struct site_slot *s, bool final)
     s->flushed_calls = calls;
     struct line l;
     line_begin(&l, "counters");
-    field_str(&l, "action", action_names[s->action]);
-    field_str(&l, "method", zc_method_name(s->method));
-    field_str(&l, "reason", zc_skip_name(s->reason));
-    field_str(&l, "dst_kind", dest_kind_name(s->dst_kind));
-    field_int(&l, "calls", (int64_t)calls);
-    field_int(&l, "bytes", (int64_t)__atomic_load_n(&s->bytes, __ATOMIC_RELAXED));
-    field_str(&l, "final", final ? "yes" : "no");
+    line_str(&l, "action", action_names[s->action]);
+    line_str(&l, "method", zc_method_name(s->method));
+    line_str(&l, "reason", zc_skip_name(s->reason));
+    line_str(&l, "dst_kind", dest_kind_name(s->dst_kind));
+    line_int(&l, "calls", (int64_t)calls);
+    line_int(&l, "bytes", (int64_t)__atomic_load_n(&s->bytes, __ATOMIC_RELAXED));
+    line_str(&l, "final", final ? "yes" : "no");
     field_site(&l, s);
     line_emit(&l);
 }
