@@ -103,8 +103,10 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
                 return (ssize_t)done;
             continue;  /* sendfile may stop early at any time */
         }
-        if (r < 0 && stop_errno(errno))
+        if (r < 0 && stop_errno(errno)) {
+            zc_transfer_stopped_by = errno;  /* a short count hides it otherwise */
             return done ? (ssize_t)done : -1;
+        }
         /* 0: the source shrank; other errors: this fd or fs refuses. */
         zc_stats_skip(ZC_SKIP_FAST_CALL_FAILED);
         *fell_back = true;
@@ -133,9 +135,12 @@ static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct 
     return (ssize_t)total;
 }
 
+ZC_TLS int zc_transfer_stopped_by;
+
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off_in, int send_flags, bool *fell_back)
 {
+    zc_transfer_stopped_by = 0;
     off_t dst_off_copy, *dst_off = NULL;
     if (dst_off_in) {
         dst_off_copy = *dst_off_in;

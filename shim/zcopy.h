@@ -212,5 +212,8 @@ struct zc_piece {
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off, int send_flags, bool *fell_back);
 enum zc_method zc_method_for(enum zc_dest_kind kind);
+/* The errno that stopped the last zc_transfer of this thread early (EPIPE,
+ * EINTR...), or 0: a short count returns with errno untouched. */
+extern ZC_TLS int zc_transfer_stopped_by;
 
 #endif
