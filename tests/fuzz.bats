@@ -8,6 +8,12 @@
 # zcopy which never rewrites cannot pass unnoticed.
 # A difference is reported with its replay command, not shrunk (that takes
 # minutes): `tests/fuzz/run SEED..SEED` shrinks it to the shortest op list.
+# A difference that goes away on one of three reruns is printed as TIMING and
+# does not fail the test (--recheck): over loopback TCP the receiving socket
+# holds acknowledged pages that SIOCOUTQ does not count, so a program
+# changing its own source right after a send can race (README, "Bytes in
+# flight").  A difference that reproduces fails.  `make fuzz` counts every
+# difference.
 # `make fuzz SEEDS=N` runs more seeds; FUZZ_SEEDS changes this set and
 # FUZZ_EXCLUDE leaves op classes out (tests/fuzz/run --help).
 
@@ -21,7 +27,7 @@ setup() {
 }
 
 @test "fuzz: seeds ${FUZZ_SEEDS:-1..800} give the same transcript without zcopy, in safe mode and in trust mode" {
-  run "$ZC_ROOT/tests/fuzz/run" -j 2 --no-minimize ${FUZZ_EXCLUDE:+--exclude "$FUZZ_EXCLUDE"} "${FUZZ_SEEDS:-1..800}"
+  run "$ZC_ROOT/tests/fuzz/run" -j 2 --no-minimize --recheck ${FUZZ_EXCLUDE:+--exclude "$FUZZ_EXCLUDE"} "${FUZZ_SEEDS:-1..800}"
   echo "$output" | grep -v '^fuzz: [0-9]'
   [ "$status" -eq 0 ]
   # A tester under which zcopy never rewrites proves nothing.
