@@ -10,7 +10,8 @@
 #include <stdint.h>
 
 /* Below 16 KiB a rewrite costs more than the copy it saves: measured
- * break-even is near 12 KiB on 2-core VMs (BENCHMARKS.md). */
+ * break-even is near 12 KiB on 2-core VMs (../shared/DESIGN.md, "Small
+ * chunks"; make bench does not measure it yet). */
 #define ZC_DEFAULT_MIN_BYTES 16384
 
 struct zc_settings zc_cfg = { .mode = ZC_MODE_OFF, .min_bytes = ZC_DEFAULT_MIN_BYTES };

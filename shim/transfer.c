@@ -5,9 +5,9 @@
  * the buffer.
  *
  * The result must be one the plain call could have returned:
- * - EINTR, EAGAIN, EPIPE, ECONNRESET, ENOTCONN: report what was done so far
+ * - EINTR, EAGAIN, EPIPE, ECONNRESET, ENOTCONN, EFBIG: report what was done so far
  *   (or -1 with that errno), like a plain write interrupted at that point.
- *   Retrying would swallow an EINTR or raise a second SIGPIPE.
+ *   Retrying would swallow an EINTR or raise a second SIGPIPE or SIGXFSZ.
  * - Any other failure of a fast call (EINVAL, ENOSYS, EXDEV, EOPNOTSUPP,
  *   EIO from the source, ...) or a 0 return (file truncated): the plain call
  *   sends the rest, and its result is the program's result. */
