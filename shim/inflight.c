@@ -3,15 +3,22 @@
  * them: the plain write() had sent a snapshot.  So before the program itself
  * changes a file (write, pwrite, writev, copy_file_range into it, ftruncate,
  * truncate) whose bytes zcopy sent and which may still be queued, wait until
- * that destination has drained (FIONREAD on a pipe, SIOCOUTQ on a socket),
- * for at most a second.  Changes by other processes cannot be seen: README.
+ * that destination has drained (FIONREAD on a pipe, SIOCOUTQ on a socket,
+ * and for TCP the receive queue of a peer on this host), for at most a
+ * second.  Changes by other processes cannot be seen: README.
  *
  * A small lock-free table: a missed entry means a missed wait, so every
  * slot is claimed with a compare-and-swap, and readers skip busy slots. */
 #include "zcopy.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 
@@ -19,6 +26,15 @@
 #define DRAIN_WAIT_MS 1000
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_USED };
+
+/* A TCP connection by its addresses, so that its queues can be asked for
+ * after the program has closed or reused the fd: the kernel keeps sending
+ * (and the peer keeps holding) what was queued at close. */
+struct tcp_ends {
+    int family;  /* 0: not TCP */
+    uint8_t own_addr[16], peer_addr[16];
+    in_port_t own_port, peer_port;
+};
 
 struct inflight {
     int state;
@@ -28,6 +44,7 @@ struct inflight {
     dev_t dst_dev;
     ino_t dst_ino;
     bool dst_is_pipe;
+    struct tcp_ends tcp;
 };
 
 static struct inflight slots[INFLIGHT_SLOTS];
@@ -51,6 +68,85 @@ void zc_inflight_fd_changed(unsigned first, unsigned last)
 static int live;  /* used slots: zero keeps every check free of syscalls */
 static unsigned cursor;
 
+static void tcp_ends_of(int fd, struct tcp_ends *ends)
+{
+    struct sockaddr_storage own, peer;
+    socklen_t own_len = sizeof own, peer_len = sizeof peer;
+    ends->family = 0;
+    if (getsockname(fd, (struct sockaddr *)&own, &own_len) < 0 || getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 ||
+        own.ss_family != peer.ss_family)
+        return;
+    if (own.ss_family == AF_INET) {
+        const struct sockaddr_in *o = (const void *)&own, *p = (const void *)&peer;
+        memcpy(ends->own_addr, &o->sin_addr, 4);
+        memcpy(ends->peer_addr, &p->sin_addr, 4);
+        ends->own_port = o->sin_port;
+        ends->peer_port = p->sin_port;
+    } else if (own.ss_family == AF_INET6) {  /* v4-mapped too: sock_diag looks those up itself */
+        const struct sockaddr_in6 *o = (const void *)&own, *p = (const void *)&peer;
+        memcpy(ends->own_addr, &o->sin6_addr, 16);
+        memcpy(ends->peer_addr, &p->sin6_addr, 16);
+        ends->own_port = o->sin6_port;
+        ends->peer_port = p->sin6_port;
+    } else {
+        return;
+    }
+    ends->family = own.ss_family;
+}
+
+/* One socket's queue from sock_diag: the socket whose own side is
+ * src:sport and whose peer is dst:dport.  Not found: 0. */
+static unsigned diag_queue(int nl, int family, const uint8_t *src, in_port_t sport, const uint8_t *dst,
+                           in_port_t dport, bool unread)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 req;
+    } ask = { 0 };
+    ask.nlh.nlmsg_len = sizeof ask;
+    ask.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    ask.nlh.nlmsg_flags = NLM_F_REQUEST;
+    ask.req.sdiag_family = (uint8_t)family;
+    ask.req.sdiag_protocol = IPPROTO_TCP;
+    ask.req.idiag_states = ~0u;
+    ask.req.id.idiag_sport = sport;
+    ask.req.id.idiag_dport = dport;
+    memcpy(ask.req.id.idiag_src, src, 16);
+    memcpy(ask.req.id.idiag_dst, dst, 16);
+    ask.req.id.idiag_cookie[0] = ask.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    union {
+        struct nlmsghdr nlh;
+        char bytes[1024];
+    } answer;
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    if (real_sendto(nl, &ask, sizeof ask, 0, (struct sockaddr *)&kernel, sizeof kernel) != (ssize_t)sizeof ask)
+        return 0;
+    ssize_t got = real_recv(nl, &answer, sizeof answer, 0);
+    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || answer.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
+        return 0;  /* NLMSG_ERROR: no such socket */
+    const struct inet_diag_msg *msg = NLMSG_DATA(&answer.nlh);
+    return unread ? msg->idiag_rqueue : msg->idiag_wqueue;
+}
+
+/* Bytes of a TCP connection not yet read by the receiving program: our
+ * unacknowledged ones (as SIOCOUTQ), plus, when the peer socket is on this
+ * host, its receive queue.  Over loopback TCP acks a segment as soon as the
+ * peer socket queues it, while that queue still refers to our page-cache
+ * pages.  A remote peer (or one in another network namespace) is not found:
+ * its acked bytes have left this host.  Not a hot path: only while settling. */
+static unsigned tcp_unread(const struct tcp_ends *e)
+{
+    /* real_ calls: a short-lived fd of our own, not the program's. */
+    int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return 0;
+    unsigned n = diag_queue(nl, e->family, e->own_addr, e->own_port, e->peer_addr, e->peer_port, false);
+    if (n == 0)
+        n = diag_queue(nl, e->family, e->peer_addr, e->peer_port, e->own_addr, e->own_port, true);
+    real_close(nl);
+    return n;
+}
+
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest)
 {
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
@@ -65,21 +161,26 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
                                                            __ATOMIC_RELAXED))
         return;
     /* Overwriting an older entry loses its wait: rare, with 16 slots. */
-    *s = (struct inflight){ SLOT_BUSY, src_dev, src_ino, dst_fd, dest->dev, dest->ino, dest->kind == ZC_DEST_PIPE };
+    *s = (struct inflight){ .state = SLOT_BUSY, .src_dev = src_dev, .src_ino = src_ino, .dst_fd = dst_fd,
+                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE };
+    if (dest->inet)
+        tcp_ends_of(dst_fd, &s->tcp);
     if (state == SLOT_FREE)
         __atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
 }
 
-static int queued_bytes(const struct inflight *s)
+static unsigned queued_bytes(const struct inflight *s)
 {
+    if (s->tcp.family)
+        return tcp_unread(&s->tcp);
     struct stat st;
     int n = 0;
     if (fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
         return 0;  /* closed or reused: its reader has what it has */
     if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
         return 0;
-    return n;
+    return n > 0 ? (unsigned)n : 0;
 }
 
 static void settle(dev_t dev, ino_t ino)

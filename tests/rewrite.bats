@@ -182,3 +182,38 @@ setup() {
   [ "$fast" -ge $((SIZE / 2)) ] || fail "sendfile carried only $fast bytes"
   [ "$short" -gt 0 ] || fail "no sendfile returned EAGAIN or a short count"
 }
+
+# DESIGN.md rule 7: after sendfile/splice the receiver holds page-cache pages
+# until it reads them, where the plain write had sent a copy.  copyloop -A
+# overwrites its whole source right after the copy, while the receiver has
+# not read it all: zcopy must wait until the destination has drained.
+@test "the program overwrites its source right after sending it (-A), slow receiver: receivers get the old bytes" {
+  for dest in tcp unix pipe; do
+    cp "$T/src" "$T/a"
+    "$PROGS/copyloop" -d "$dest" -z 5000 -A "$T/a" "$T/plain"
+    cp "$T/src" "$T/b"
+    traced "$T/log" "$PROGS/copyloop" -d "$dest" -z 5000 -A "$T/b" "$T/zc"
+    differ "$T/b" "$T/src"  # the source really was overwritten
+    cmp "$T/plain" "$T/src"
+    cmp "$T/zc" "$T/src" || fail "$dest: the receiver got the overwritten bytes"
+    expect_fast 'sendfile|splice' "$SIZE"
+  done
+}
+
+# Over loopback TCP the peer socket acknowledges what it queues, so SIOCOUTQ
+# reads 0 while the receiving socket still holds our page-cache pages: the
+# wait asks sock_diag for the peer's receive queue.  One 64 KiB chunk, and a
+# receiver that starts reading only after 300 ms (-Z).
+@test "the program overwrites its source right after sending it (-A), receiver not reading yet: old bytes" {
+  head -c 65536 "$T/src" > "$T/small"
+  for dest in tcp unix pipe; do
+    cp "$T/small" "$T/a"
+    "$PROGS/copyloop" -d "$dest" -Z 300000 -A "$T/a" "$T/plain"
+    cp "$T/small" "$T/b"
+    traced "$T/log" "$PROGS/copyloop" -d "$dest" -Z 300000 -A "$T/b" "$T/zc"
+    differ "$T/b" "$T/small"
+    cmp "$T/plain" "$T/small"
+    cmp "$T/zc" "$T/small" || fail "$dest: the receiver got the overwritten bytes"
+    expect_fast 'sendfile|splice' 65536
+  done
+}

@@ -57,7 +57,9 @@ static struct {
 	int nonblock;           /* -N */
 	int sndbuf;             /* -S */
 	long sleep_us;          /* -z */
+	long first_sleep_us;    /* -Z */
 	int offsets;            /* -P */
+	int after;              /* -A */
 } opt = { .dst = D_FILE, .rd = R_READ, .wr = W_WRITE, .chunk = 65536 };
 
 static int src_fd = -1, dst_fd = -1, rewrite_fd = -1;
@@ -90,7 +92,10 @@ static void usage(const char *why)
 		"  -N         non-blocking destination; poll and resume inside the buffer\n"
 		"  -S BYTES   SO_SNDBUF of the sending socket\n"
 		"  -z USEC    the receiver sleeps USEC between its reads\n"
-		"  -P         print \"offsets src=N dst=N\" to stderr at the end\n");
+		"  -Z USEC    the receiver sleeps USEC before its first read\n"
+		"  -P         print \"offsets src=N dst=N\" to stderr at the end\n"
+		"  -A         after the copy, overwrite all of SRC in place (its bytes may still\n"
+		"             be in the pipe or socket: the receiver must get the old ones)\n");
 	exit(2);
 }
 
@@ -111,6 +116,25 @@ static int pick(const char *s, const char *const *names, int n, const char *what
 			return i;
 	usage(what);
 	return -1;
+}
+
+/* -A: the program changes its own file right after sending it, while the
+ * receiver (slowed by -z) has not read everything yet. */
+static void overwrite_source(const char *src, char *buf)
+{
+	int fd = open(src, O_WRONLY);
+	if (fd < 0)
+		die("open -A");
+	memset(buf, 'Z', opt.chunk);
+	off_t size = lseek(src_fd, 0, SEEK_END);
+	for (off_t off = 0; off < size;) {
+		size_t n = size - off < (off_t)opt.chunk ? (size_t)(size - off) : opt.chunk;
+		ssize_t w = pwrite(fd, buf, n, off);
+		if (w < 0)
+			die("pwrite -A");
+		off += w;
+	}
+	close(fd);
 }
 
 /* ---- destinations and the receiver child -------------------------------- */
@@ -230,6 +254,8 @@ static void receiver(int fd, const char *out)
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
 			die("setsockopt SO_RCVTIMEO");
 	}
+	if (opt.first_sleep_us)
+		usleep((useconds_t)opt.first_sleep_us);
 	for (;;) {
 		ssize_t n = opt.dst == D_UDP ? recv(fd, buf, RECV_BUF, 0) : read(fd, buf, RECV_BUF);
 		if (n < 0) {
@@ -478,7 +504,7 @@ static void copy_loop(char **bufs)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:P")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PA")) != -1) {
 		switch (c) {
 		case 'd': opt.dst = pick(optarg, dst_names, 7, "bad -d"); break;
 		case 'r': opt.rd = pick(optarg, rd_names, 3, "bad -r"); break;
@@ -501,7 +527,9 @@ int main(int argc, char **argv)
 		case 'N': opt.nonblock = 1; break;
 		case 'S': opt.sndbuf = (int)parse_size(optarg, "bad -S"); break;
 		case 'z': opt.sleep_us = (long)parse_size(optarg, "bad -z"); break;
+		case 'Z': opt.first_sleep_us = (long)parse_size(optarg, "bad -Z"); break;
 		case 'P': opt.offsets = 1; break;
+		case 'A': opt.after = 1; break;
 		default: usage(NULL);
 		}
 	}
@@ -523,8 +551,8 @@ int main(int argc, char **argv)
 		usage("-w pwrite needs a file destination");
 	if ((opt.wr == W_SEND || opt.wr == W_SENDNOSIG || opt.wr == W_SENDMSG) && !is_socket_kind())
 		usage("-w send/sendnosig/sendmsg need a socket destination");
-	if ((opt.sndbuf || opt.sleep_us) && !is_socket_kind() && opt.dst != D_PIPE)
-		usage("-S and -z need a socket or pipe destination");
+	if ((opt.sndbuf || opt.sleep_us || opt.first_sleep_us) && !is_socket_kind() && opt.dst != D_PIPE)
+		usage("-S, -z and -Z need a socket or pipe destination");
 	if (opt.sndbuf && !is_socket_kind())
 		usage("-S needs a socket destination");
 	if (opt.dst == D_UDP && opt.chunk * (size_t)(opt.gather ? opt.gather : 1) > UDP_MAX)
@@ -574,6 +602,8 @@ int main(int argc, char **argv)
 
 	if (opt.dst == D_UDP && send(dst_fd, "", 0, 0) < 0)
 		die("send");
+	if (opt.after)
+		overwrite_source(src, bufs[0]);
 	if (opt.offsets)
 		fprintf(stderr, "offsets src=%lld dst=%lld\n",
 			(long long)lseek(src_fd, 0, SEEK_CUR),
