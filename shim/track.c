@@ -31,6 +31,10 @@ struct track_slot {
 
 static struct track_slot slots[TRACK_SLOTS];
 static uint64_t track_clock;
+/* How many slots hold an entry, never fewer: raised before a slot is
+ * filled, lowered after it is emptied.  Zero lets the reads and writes of
+ * a program that never read a file skip the scan of every slot. */
+static unsigned filled_slots;
 
 static bool slot_claim(struct track_slot *s, unsigned *seq)
 {
@@ -68,8 +72,11 @@ static void slot_clear(struct track_slot *s)
         if (!__atomic_load_n(&s->len, __ATOMIC_RELAXED))
             return;
         if (slot_claim(s, &seq)) {
+            bool was_filled = s->len != 0;
             s->len = 0;
             slot_release(s, seq);
+            if (was_filled)
+                __atomic_sub_fetch(&filled_slots, 1, __ATOMIC_RELEASE);
             return;
         }
     }
@@ -77,6 +84,8 @@ static void slot_clear(struct track_slot *s)
 
 void zc_track_forget_range(const void *buf, size_t len)
 {
+    if (!__atomic_load_n(&filled_slots, __ATOMIC_ACQUIRE))
+        return;
     uintptr_t a = (uintptr_t)buf, b = a + len;
     for (int i = 0; i < TRACK_SLOTS; i++) {
         struct track_slot *s = &slots[i];
@@ -107,6 +116,8 @@ void zc_track_forget_fd(int fd)
 static void slot_fill(struct track_slot *s, unsigned seq, const void *buf, size_t len, int fd,
                       const struct stat *st, off_t file_off, uint64_t stamp, enum zc_origin origin)
 {
+    if (!s->len)
+        __atomic_add_fetch(&filled_slots, 1, __ATOMIC_ACQ_REL);
     s->start = (uintptr_t)buf;
     s->len = len;
     s->fd = fd;
