@@ -83,7 +83,7 @@ SEEDS ?= 1000
 
 fuzz: deps
 	@$(MAKE) -s all
-	@tests/fuzz/run $(if $(FUZZ_EXCLUDE),--exclude $(FUZZ_EXCLUDE)) $(SEEDS)
+	@tests/fuzz/run $(if $(FUZZ_JOBS),-j $(FUZZ_JOBS)) $(if $(FUZZ_EXCLUDE),--exclude $(FUZZ_EXCLUDE)) $(SEEDS)
 
 deps:
 	@tests/install-deps
