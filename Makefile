@@ -11,8 +11,9 @@ CFLAGS  ?= -O2 -g
 ZC_CFLAGS := -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden $(if $(CI),-Werror)
 PROG_CFLAGS := -std=gnu11 -Wall -Wextra $(if $(CI),-Werror)
 
-LIB_SRC := $(filter-out shim/zcopy.c,$(wildcard shim/*.c))
-LIB_HDR := $(wildcard shim/*.h shim/*.def)
+CMD_SRC := shim/zcopy.c shim/doctor.c
+LIB_SRC := $(filter-out $(CMD_SRC),$(wildcard shim/*.c))
+LIB_HDR := $(filter-out shim/command.h,$(wildcard shim/*.h shim/*.def))
 LIB     := shim/libzcopy.so
 CMD     := shim/zcopy
 
@@ -28,8 +29,8 @@ all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 $(LIB): $(LIB_SRC) $(LIB_HDR)
 	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -lunwind -ldl -lpthread
 
-$(CMD): shim/zcopy.c shim/common.h shim/hooks.def
-	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ shim/zcopy.c
+$(CMD): $(CMD_SRC) shim/command.h shim/common.h shim/hooks.def
+	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ $(CMD_SRC)
 
 examples/%: examples/%.c
 	$(CC) $(PROG_CFLAGS) $(CFLAGS) -o $@ $<

@@ -8,37 +8,28 @@
  * Options only become ZCOPY_* environment variables; the library does the
  * rest.  To add an option: one line in `run_options`, one in usage() and a
  * case in parse_run_options().  One function per subcommand: cmd_run(),
- * cmd_report(), cmd_doctor(). */
+ * cmd_report(), and cmd_doctor() in doctor.c. */
 #define _GNU_SOURCE
-#include "common.h"
+#include "command.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
-#ifndef ZCOPY_LIBDIR
-#define ZCOPY_LIBDIR "/usr/local/lib/zcopy"
-#endif
 #define REPORT_NAME "zcopy-report"
 
-static void usage(FILE *out)
+void usage(FILE *out)
 {
     fprintf(out,
             "usage: zcopy run [options] [--] command [args...]\n"
@@ -75,7 +66,7 @@ static void usage(FILE *out)
 }
 
 /* Prints "zcopy: <what>" and where to read more on stderr; returns 2. */
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, const char *arg)
 {
     fputs("zcopy: ", stderr);
     fprintf(stderr, fmt, arg);
@@ -86,7 +77,7 @@ static int usage_error(const char *fmt, const char *arg)
 /* A file of zcopy's: beside this binary (the build tree), else in
  * ../lib/zcopy from it (an install whose PREFIX the binary was not built
  * with), else in LIBDIR. */
-static void find_beside(const char *name, char *buf, size_t size)
+void find_beside(const char *name, char *buf, size_t size)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -108,7 +99,7 @@ static void find_beside(const char *name, char *buf, size_t size)
 
 /* An LD_PRELOAD-style list (':' or ' ' separated) names a libzcopy.so, at
  * whatever path: a second copy from another path would interpose twice. */
-static bool names_zcopy(const char *list)
+bool names_zcopy(const char *list)
 {
     size_t len = strlen(ZCOPY_LIB_NAME);
     for (const char *p = list; p && *p;) {
@@ -153,7 +144,7 @@ static const struct option run_options[] = {
     { 0 },
 };
 
-static bool one_of(const char *s, const char *const *words)
+bool one_of(const char *s, const char *const *words)
 {
     for (; *words; words++)
         if (!strcmp(s, *words))
@@ -361,324 +352,6 @@ static int cmd_report(int argc, char **argv)
     else
         fprintf(stderr, "zcopy: report: %s: %s\n", script, strerror(errno));
     return 127;
-}
-
-/* ---- doctor: what the loader will do with cmd ---- */
-
-/* One finding per line: "ok", "FAIL" (zcopy cannot work: exit 1), "note". */
-static int doctor_failures;
-
-static void finding(const char *tag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void finding(const char *tag, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("  %-6s", tag);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-    doctor_failures += !strcmp(tag, "FAIL");
-}
-
-#define verdict(ok, ...) finding((ok) ? "ok" : "FAIL", __VA_ARGS__)
-
-/* execvp's lookup: a name with a '/' as is, else the first executable
- * regular file in PATH. */
-static bool resolve_command(const char *name, char *out, size_t size)
-{
-    struct stat st;
-    if (strchr(name, '/')) {
-        snprintf(out, size, "%s", name);
-        return stat(out, &st) == 0;
-    }
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    for (const char *p = path;; p++) {
-        size_t n = strcspn(p, ":");
-        snprintf(out, size, "%.*s%s%s", (int)n, p, n ? "/" : "", name);
-        if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
-            return true;
-        p += n;
-        if (!*p)
-            return false;
-    }
-}
-
-struct elf_file {
-    const unsigned char *data;
-    size_t size;
-};
-
-static bool in_file(const struct elf_file *f, uint64_t off, uint64_t len)
-{
-    return off <= f->size && len <= f->size - off;
-}
-
-/* The ELF header of the library (else of zcopy itself): the class and
- * machine a program needs for the loader to accept libzcopy.so. */
-static bool native_elf(Elf64_Half *machine, unsigned char *class)
-{
-    char lib[PATH_MAX + 32];
-    find_beside(ZCOPY_LIB_NAME, lib, sizeof lib);
-    Elf64_Ehdr eh;
-    int fd = open(lib, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-    bool ok = fd >= 0 && read(fd, &eh, sizeof eh) == (ssize_t)sizeof eh;
-    if (fd >= 0)
-        close(fd);
-    *machine = ok ? eh.e_machine : 0;
-    *class = ok ? eh.e_ident[EI_CLASS] : 0;
-    return ok;
-}
-
-/* Go's build ID: an ELF note named "Go" of type 4 (cmd/internal/buildid). */
-static bool has_go_note(const struct elf_file *f, uint64_t off, uint64_t size)
-{
-    while (size >= sizeof(Elf64_Nhdr) && in_file(f, off, size)) {
-        const Elf64_Nhdr *nh = (const Elf64_Nhdr *)(f->data + off);
-        uint64_t name = (nh->n_namesz + 3) & ~3ull, desc = (nh->n_descsz + 3) & ~3ull;
-        if (nh->n_type == 4 && nh->n_namesz == 3 && in_file(f, off + sizeof *nh, 3) &&
-            !memcmp(f->data + off + sizeof *nh, "Go", 3))
-            return true;
-        if (sizeof *nh + name + desc > size)
-            break;
-        off += sizeof *nh + name + desc;
-        size -= sizeof *nh + name + desc;
-    }
-    return false;
-}
-
-/* Section names and the undefined dynamic symbols zcopy hooks. */
-static void scan_sections(const struct elf_file *f, const Elf64_Ehdr *eh, bool *go, char *imports, size_t isize)
-{
-    static const char *const hooked[] = {
-#define HOOK(ret, name, params) #name,
-#include "hooks.def"
-#undef HOOK
-        NULL,
-    };
-    const Elf64_Shdr *sh = (const Elf64_Shdr *)(f->data + eh->e_shoff);
-    if (!eh->e_shoff || !in_file(f, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof *sh) ||
-        eh->e_shstrndx >= eh->e_shnum)
-        return;
-    const Elf64_Shdr *names = &sh[eh->e_shstrndx];
-    for (int i = 0; i < eh->e_shnum; i++) {
-        uint64_t name = names->sh_offset + sh[i].sh_name;
-        const char *section = (const char *)f->data + name;
-        if (in_file(f, name, 1) && memchr(section, 0, f->size - name) &&
-            (!strcmp(section, ".go.buildinfo") || !strcmp(section, ".note.go.buildid")))
-            *go = true;
-        if (sh[i].sh_type == SHT_NOTE && has_go_note(f, sh[i].sh_offset, sh[i].sh_size))
-            *go = true;
-        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum)
-            continue;
-        const Elf64_Shdr *str = &sh[sh[i].sh_link];
-        if (!in_file(f, sh[i].sh_offset, sh[i].sh_size) || !in_file(f, str->sh_offset, str->sh_size))
-            continue;
-        const Elf64_Sym *sym = (const Elf64_Sym *)(f->data + sh[i].sh_offset);
-        for (size_t k = 0; k < sh[i].sh_size / sizeof *sym; k++) {
-            if (sym[k].st_shndx != SHN_UNDEF || sym[k].st_name >= str->sh_size)
-                continue;
-            const char *name = (const char *)f->data + str->sh_offset + sym[k].st_name;
-            if (!memchr(name, 0, str->sh_size - sym[k].st_name) || !one_of(name, hooked))
-                continue;
-            if (*imports)
-                strncat(imports, " ", isize - strlen(imports) - 1);
-            strncat(imports, name, isize - strlen(imports) - 1);
-        }
-    }
-}
-
-/* What the loader will do with the binary: class, machine, interpreter, Go. */
-static void doctor_elf(const char *path, const struct elf_file *f)
-{
-    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)f->data;
-    Elf64_Half machine;
-    unsigned char class;
-    if (!in_file(f, 0, EI_NIDENT) || memcmp(eh->e_ident, ELFMAG, SELFMAG)) {
-        verdict(false, "%s is neither an ELF binary nor a #! script", path);
-        return;
-    }
-    if (native_elf(&machine, &class) &&
-        (eh->e_ident[EI_CLASS] != class || !in_file(f, 0, sizeof *eh) || eh->e_machine != machine)) {
-        verdict(false, "built for another class or machine (ELF%s, machine %d): the loader skips %s",
-                eh->e_ident[EI_CLASS] == ELFCLASS32 ? "32" : "64", eh->e_machine, ZCOPY_LIB_NAME);
-        return;
-    }
-    char interp[PATH_MAX] = "";
-    const Elf64_Phdr *ph = (const Elf64_Phdr *)(f->data + eh->e_phoff);
-    bool go = false;
-    if (!in_file(f, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof *ph)) {
-        verdict(false, "truncated ELF file");
-        return;
-    }
-    for (int i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type == PT_INTERP && in_file(f, ph[i].p_offset, ph[i].p_filesz) && ph[i].p_filesz < sizeof interp)
-            snprintf(interp, sizeof interp, "%.*s", (int)ph[i].p_filesz, (const char *)f->data + ph[i].p_offset);
-        if (ph[i].p_type == PT_NOTE && has_go_note(f, ph[i].p_offset, ph[i].p_filesz))
-            go = true;
-    }
-    char imports[1024] = "";
-    scan_sections(f, eh, &go, imports, sizeof imports);
-
-    if (!interp[0]) {
-        verdict(false, "static binary (no PT_INTERP): no dynamic loader runs, so nothing reads LD_PRELOAD");
-        return;
-    }
-    const char *base = strrchr(interp, '/') ? strrchr(interp, '/') + 1 : interp;
-    /* ld64.so.*: glibc's loader name on ppc64 and s390x. */
-    bool glibc = !strncmp(base, "ld-linux", 8) || !strncmp(base, "ld64.so.", 8);
-    verdict(glibc, glibc ? "dynamic, glibc's loader %s" : "loader %s is not glibc's: libzcopy.so is built for glibc",
-            interp);
-    verdict(!go, go ? "Go binary: Go makes its system calls without libc, so no hook sees them"
-                    : "not a Go binary");
-    if (*imports)
-        finding("note", "calls these hooked functions itself: %s", imports);
-    else
-        finding("note", "calls none of zcopy's hooks itself (copies through stdio or its libraries are not seen)");
-}
-
-/* setuid, setgid and file capabilities put the loader in secure-execution
- * mode (AT_SECURE), where it ignores an LD_PRELOAD path, when they change
- * the caller's ids or raise its capabilities (security/commoncap.c). */
-static void doctor_privileges(const char *path, const struct stat *st)
-{
-    struct statvfs vfs;
-    if (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_NOSUID)) {
-        verdict(true, "on a nosuid filesystem: setuid, setgid and capabilities do not apply");
-        return;
-    }
-    bool setuid_other = (st->st_mode & S_ISUID) && st->st_uid != getuid();
-    bool setgid_other = (st->st_mode & S_ISGID) && st->st_gid != getgid();
-    bool caps = getxattr(path, "security.capability", NULL, 0) > 0;
-    if (setuid_other || setgid_other)
-        verdict(false, "set%sid to %s %u: the loader ignores LD_PRELOAD (secure-execution mode)",
-                setuid_other ? "u" : "g", setuid_other ? "uid" : "gid",
-                setuid_other ? (unsigned)st->st_uid : (unsigned)st->st_gid);
-    else if (caps && getuid() != 0)
-        verdict(false, "file capabilities (security.capability): the loader ignores LD_PRELOAD");
-    else if (st->st_mode & (S_ISUID | S_ISGID) || caps)
-        verdict(true, "%s, but run by you it gains nothing: preloading works for you, not for other users",
-                caps ? "file capabilities" : st->st_mode & S_ISUID ? "setuid" : "setgid");
-    else
-        verdict(true, "no setuid, setgid or file capabilities");
-}
-
-static void doctor_preloaded(void)
-{
-    const char *env = getenv("LD_PRELOAD");
-    char global[4096] = "";
-    int fd = open("/etc/ld.so.preload", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, global, sizeof global - 1);
-        global[n > 0 ? n : 0] = 0;
-        close(fd);
-    }
-    if (names_zcopy(env))
-        verdict(false, "already preloaded: LD_PRELOAD=%s", env);
-    else if (names_zcopy(global))
-        verdict(false, "already preloaded into every program by /etc/ld.so.preload");
-    else
-        verdict(true, "not preloaded yet (LD_PRELOAD, /etc/ld.so.preload)");
-}
-
-/* Bad fds: a kernel with the call says EBADF, one without says ENOSYS.
- * splice returns 0 for a zero length before it looks at the fds. */
-static void doctor_kernel(void)
-{
-    static const struct { const char *name; long nr; } calls[] = {
-        { "sendfile", SYS_sendfile },
-        { "splice", SYS_splice },
-        { "copy_file_range", SYS_copy_file_range },
-    };
-    int missing = 0;
-    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
-        long r = calls[i].nr == SYS_sendfile ? syscall(SYS_sendfile, -1, -1, NULL, 1)
-                                             : syscall(calls[i].nr, -1, NULL, -1, NULL, 1, 0);
-        int err = r < 0 ? errno : 0;
-        if (err == ENOSYS)
-            missing++;
-        if (err == EBADF)
-            finding("ok", "kernel has %s", calls[i].name);
-        else  /* ENOSYS, or EPERM from a seccomp filter: the plain call is kept */
-            finding("note", "kernel: %s: %s (zcopy falls back to the plain call)", calls[i].name,
-                    err ? strerror(err) : "accepted bad fds");
-    }
-    if (missing == 3)
-        verdict(false, "this kernel has none of the calls zcopy rewrites into");
-}
-
-/* "#!interp arg" as the kernel reads it: interp, or arg for "/usr/bin/env
- * prog" (env finds prog through PATH).  False for anything not a script. */
-static bool script_interpreter(const char *path, char *out, size_t size)
-{
-    char line[PATH_MAX];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, line, sizeof line - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n < 2 || line[0] != '#' || line[1] != '!')
-        return false;
-    line[n] = 0;
-    line[strcspn(line, "\n")] = 0;
-    char *word = strtok(line + 2, " \t"), *arg = strtok(NULL, " \t");
-    if (word && arg && !strcmp(basename(word), "env") && arg[0] != '-')
-        word = arg;
-    snprintf(out, size, "%s", word ? word : "");
-    return true;
-}
-
-static int cmd_doctor(int argc, char **argv)
-{
-    int first = argc > 1 && !strcmp(argv[1], "--") ? 2 : 1;
-    if (first == 1 && argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        usage(stdout);
-        return 0;
-    }
-    if (first >= argc)
-        return usage_error("%s", "doctor: no command given");
-    if (argv[first][0] == '-')
-        return usage_error("doctor: unknown option '%s'", argv[first]);
-    char path[PATH_MAX], interp[PATH_MAX];
-    if (!resolve_command(argv[first], path, sizeof path)) {
-        fprintf(stderr, "zcopy: doctor: %s: not found\n", argv[first]);
-        return 127;
-    }
-    printf("%s\n", path);
-    /* A #! script runs its interpreter: that is what gets preloaded. */
-    for (int depth = 0; depth < 4 && script_interpreter(path, interp, sizeof interp); depth++) {
-        if (!resolve_command(interp, path, sizeof path)) {
-            fprintf(stderr, "zcopy: doctor: script interpreter %s: not found\n", interp);
-            return 1;
-        }
-        printf("runs %s\n", path);
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        fprintf(stderr, "zcopy: doctor: %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    struct elf_file f = { .size = (size_t)st.st_size };
-    void *map = f.size ? mmap(NULL, f.size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (map == MAP_FAILED) {
-        fprintf(stderr, "zcopy: doctor: %s: cannot read it\n", path);
-        return 1;
-    }
-    f.data = map;
-    char lib[PATH_MAX + 32];
-    find_beside(ZCOPY_LIB_NAME, lib, sizeof lib);
-    verdict(access(lib, R_OK) == 0, "library %s%s", lib, access(lib, R_OK) ? ": not found" : "");
-    doctor_elf(path, &f);
-    munmap(map, f.size);
-    doctor_privileges(path, &st);
-    doctor_preloaded();
-    doctor_kernel();
-    printf("zcopy %s work for %s\n", doctor_failures ? "cannot" : "can", argv[first]);
-    return doctor_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)
