@@ -9,11 +9,11 @@
 # A difference is reported with its replay command, not shrunk (that takes
 # minutes): `tests/fuzz/run SEED..SEED` shrinks it to the shortest op list.
 # A difference that goes away on one of three reruns is printed as TIMING and
-# does not fail the test (--recheck): over loopback TCP the receiving socket
-# holds acknowledged pages that SIOCOUTQ does not count, so a program
-# changing its own source right after a send can race (README, "Bytes in
-# flight").  A difference that reproduces fails.  `make fuzz` counts every
-# difference.
+# does not fail the test (--recheck): zcopy waits at most one second for a
+# receiver to drain before the program changes a file whose bytes are in
+# flight (README, "Bytes in flight"), and on a loaded CI machine a receiver
+# can take longer.  A difference that reproduces fails.  `make fuzz` counts
+# every difference.
 # `make fuzz SEEDS=N` runs more seeds; FUZZ_SEEDS changes this set and
 # FUZZ_EXCLUDE leaves op classes out (tests/fuzz/run --help).
 
