@@ -128,18 +128,20 @@ static unsigned diag_queue(int nl, int family, const uint8_t *src, in_port_t spo
     return unread ? msg->idiag_rqueue : msg->idiag_wqueue;
 }
 
-/* Bytes of a TCP connection not yet read by the receiving program: our
- * unacknowledged ones (as SIOCOUTQ), plus, when the peer socket is on this
- * host, its receive queue.  Over loopback TCP acks a segment as soon as the
- * peer socket queues it, while that queue still refers to our page-cache
- * pages.  A remote peer (or one in another network namespace) is not found:
- * its acked bytes have left this host.  Not a hot path: only while settling. */
-static unsigned tcp_unread(const struct tcp_ends *e)
+/* Whether a TCP connection still has bytes its receiving program has not
+ * read: our unacknowledged ones (as SIOCOUTQ), or, when the peer socket is
+ * on this host, its receive queue.  Over loopback TCP acks a segment as soon
+ * as the peer socket queues it, while that queue still refers to our
+ * page-cache pages.  A remote peer (or one in another network namespace) is
+ * not found: its acked bytes have left this host.  -1: no sock_diag here
+ * (a systemd unit's RestrictAddressFamilies= without AF_NETLINK, say).
+ * Not a hot path: only while settling. */
+static long tcp_unread(const struct tcp_ends *e)
 {
     /* real_ calls: a short-lived fd of our own, not the program's. */
     int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (nl < 0)
-        return 0;
+        return -1;
     unsigned n = diag_queue(nl, e->family, e->own_addr, e->own_port, e->peer_addr, e->peer_port, false);
     if (n == 0)
         n = diag_queue(nl, e->family, e->peer_addr, e->peer_port, e->own_addr, e->own_port, true);
@@ -172,8 +174,11 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
 
 static unsigned queued_bytes(const struct inflight *s)
 {
-    if (s->tcp.family)
-        return tcp_unread(&s->tcp);
+    long unread = s->tcp.family ? tcp_unread(&s->tcp) : -1;
+    if (unread >= 0)
+        return (unsigned)unread;
+    /* A pipe, a unix socket, or TCP without sock_diag: ask the fd, while it
+     * is still the one we sent to. */
     struct stat st;
     int n = 0;
     if (fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
