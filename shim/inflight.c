@@ -5,10 +5,14 @@
  * truncate) whose bytes zcopy sent and which may still be queued, wait until
  * that destination has drained (FIONREAD on a pipe, SIOCOUTQ on a socket,
  * and for TCP the receive queue of a peer on this host), for at most a
- * second.  Changes by other processes cannot be seen: README.
+ * second.  Changes by unrelated processes cannot be seen: README.
  *
  * A small lock-free table: a missed entry means a missed wait, so every
- * slot is claimed with a compare-and-swap, and readers skip busy slots. */
+ * slot is claimed with a compare-and-swap, and readers skip busy slots.
+ * The table is shared with every process forked from this one (a child
+ * sends the file, its parent then rewrites it), so its atomics work across
+ * processes; a TCP entry is found by addresses, a pipe or unix socket entry
+ * only through its fd, in the process that made it. */
 #include "zcopy.h"
 
 #include <arpa/inet.h>
@@ -20,7 +24,10 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define INFLIGHT_SLOTS 16
 #define DRAIN_WAIT_MS 1000
@@ -44,10 +51,30 @@ struct inflight {
     dev_t dst_dev;
     ino_t dst_ino;
     bool dst_is_pipe;
+    pid_t owner;  /* the process whose dst_fd it is */
     struct tcp_ends tcp;
 };
 
-static struct inflight slots[INFLIGHT_SLOTS];
+struct inflight_table {
+    int live;  /* used slots: zero keeps every check free of syscalls */
+    unsigned cursor;
+    struct inflight slots[INFLIGHT_SLOTS];
+};
+
+/* Until the constructor maps the shared table (or if it cannot). */
+static struct inflight_table private_table;
+static struct inflight_table *table = &private_table;
+
+void zc_inflight_init(void)
+{
+    /* The raw syscall: our own mmap hook would track the mapping. */
+    void *shared = (void *)syscall(SYS_mmap, NULL, sizeof *table, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared == MAP_FAILED)
+        return;
+    memcpy(shared, &private_table, sizeof private_table);  /* sends made before the constructor */
+    __atomic_store_n(&table, (struct inflight_table *)shared, __ATOMIC_RELEASE);
+}
 
 /* Fds fstat showed are not regular files, so that a program streaming to a
  * socket does not pay an fstat per write while entries are live.  Cleared
@@ -65,8 +92,6 @@ void zc_inflight_fd_changed(unsigned first, unsigned last)
     for (unsigned fd = first; fd <= last; fd++)
         __atomic_and_fetch(&not_a_file[fd / 64], ~(1ull << (fd % 64)), __ATOMIC_RELAXED);
 }
-static int live;  /* used slots: zero keeps every check free of syscalls */
-static unsigned cursor;
 
 static void tcp_ends_of(int fd, struct tcp_ends *ends)
 {
@@ -151,63 +176,81 @@ static long tcp_unread(const struct tcp_ends *e)
 
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest)
 {
+    struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    pid_t me = getpid();
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
-        struct inflight *s = &slots[i];
+        struct inflight *s = &t->slots[i];
         if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->src_ino == src_ino &&
-            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev)
+            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev && s->owner == me)
             return;
     }
-    struct inflight *s = &slots[__atomic_fetch_add(&cursor, 1, __ATOMIC_RELAXED) % INFLIGHT_SLOTS];
+    struct inflight *s = &t->slots[__atomic_fetch_add(&t->cursor, 1, __ATOMIC_RELAXED) % INFLIGHT_SLOTS];
     int state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
     if (state == SLOT_BUSY || !__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE,
                                                            __ATOMIC_RELAXED))
         return;
     /* Overwriting an older entry loses its wait: rare, with 16 slots. */
     *s = (struct inflight){ .state = SLOT_BUSY, .src_dev = src_dev, .src_ino = src_ino, .dst_fd = dst_fd,
-                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE };
+                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE, .owner = me };
     if (dest->inet)
         tcp_ends_of(dst_fd, &s->tcp);
     if (state == SLOT_FREE)
-        __atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&t->live, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
 }
 
-static unsigned queued_bytes(const struct inflight *s)
+/* The destination's unread bytes; -1: this process cannot tell (the entry
+ * is another process's, and its fd is not here). */
+static long queued_bytes(const struct inflight *s, pid_t me)
 {
     long unread = s->tcp.family ? tcp_unread(&s->tcp) : -1;
     if (unread >= 0)
-        return (unsigned)unread;
+        return unread;
     /* A pipe, a unix socket, or TCP without sock_diag: ask the fd, while it
      * is still the one we sent to. */
     struct stat st;
     int n = 0;
     if (fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
-        return 0;  /* closed or reused: its reader has what it has */
+        return s->owner == me ? 0 : -1;  /* ours closed or reused: its reader has what it has */
     if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
         return 0;
-    return n > 0 ? (unsigned)n : 0;
+    return n > 0 ? n : 0;
 }
 
 static void settle(dev_t dev, ino_t ino)
 {
+    struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    pid_t me = getpid();
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
-        struct inflight *s = &slots[i];
+        struct inflight *s = &t->slots[i];
         int state = SLOT_USED;
         if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_USED || s->src_ino != ino || s->src_dev != dev)
             continue;
         if (!__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             continue;
         struct timespec ms = { 0, 1000000 };
-        for (int waited = 0; waited < DRAIN_WAIT_MS && queued_bytes(s) > 0; waited++)
+        long queued = queued_bytes(s, me);
+        for (int waited = 0; waited < DRAIN_WAIT_MS && queued > 0; waited++) {
             nanosleep(&ms, NULL);
-        __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
+            queued = queued_bytes(s, me);
+        }
+        if (queued < 0) {  /* another process's: left for it */
+            __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
+            continue;
+        }
+        __atomic_sub_fetch(&t->live, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
     }
 }
 
+static bool any_in_flight(void)
+{
+    return __atomic_load_n(&__atomic_load_n(&table, __ATOMIC_ACQUIRE)->live, __ATOMIC_RELAXED) != 0;
+}
+
 void zc_inflight_settle_fd(int fd)
 {
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED) || zc_depth || fd < 0)
+    if (!any_in_flight() || zc_depth || fd < 0)
         return;
     bool known = fd < KNOWN_FDS;
     if (known && (__atomic_load_n(&not_a_file[fd / 64], __ATOMIC_RELAXED) & (1ull << (fd % 64))))
@@ -223,7 +266,7 @@ void zc_inflight_settle_fd(int fd)
 
 void zc_inflight_settle_path(const char *path)
 {
-    if (!__atomic_load_n(&live, __ATOMIC_RELAXED) || zc_depth)
+    if (!any_in_flight() || zc_depth)
         return;
     int saved_errno = errno;
     struct stat st;

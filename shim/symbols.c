@@ -63,6 +63,7 @@ __attribute__((constructor)) static void zc_start(void)
     zc_depth++;
     zc_resolve_symbols();
     zc_proof_init();
+    zc_inflight_init();
     zc_settings_load();
     zc_log_init();
     pthread_atfork(NULL, NULL, zc_after_fork_in_child);

@@ -193,6 +193,7 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site);
 
 /* ---- inflight.c: waiting for sent bytes before the program changes them ---- */
+void zc_inflight_init(void);
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest);
 void zc_inflight_settle_fd(int fd);
 void zc_inflight_settle_path(const char *path);

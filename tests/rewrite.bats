@@ -235,3 +235,21 @@ setup() {
   cmp -n "$half" "$T/zc" "$T/src" || fail "the receiver got overwritten bytes in the first half"
   expect_fast sendfile "$SIZE"
 }
+
+# The table of bytes in flight is shared with forked children: a child sends
+# the file and exits, its parent then overwrites the file while the receiver
+# still holds the pages (a fork-per-connection server whose parent updates
+# its files).  Without the shared table the parent does not wait.
+@test "a forked child sends the file (-X), then its parent overwrites it (-A), receiver not reading yet: old bytes" {
+  head -c 65536 "$T/src" > "$T/small"
+  for dest in tcp unix pipe; do
+    cp "$T/small" "$T/a"
+    "$PROGS/copyloop" -d "$dest" -X -Z 300000 -A "$T/a" "$T/plain"
+    cp "$T/small" "$T/b"
+    traced "$T/log" "$PROGS/copyloop" -d "$dest" -X -Z 300000 -A "$T/b" "$T/zc"
+    differ "$T/b" "$T/small"
+    cmp "$T/plain" "$T/small"
+    cmp "$T/zc" "$T/small" || fail "$dest: the receiver got the bytes the parent wrote"
+    expect_fast 'sendfile|splice' 65536
+  done
+}

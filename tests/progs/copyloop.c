@@ -60,6 +60,7 @@ static struct {
 	long first_sleep_us;    /* -Z */
 	int offsets;            /* -P */
 	int after;              /* -A */
+	int fork_copy;          /* -X */
 } opt = { .dst = D_FILE, .rd = R_READ, .wr = W_WRITE, .chunk = 65536 };
 
 static int src_fd = -1, dst_fd = -1, rewrite_fd = -1;
@@ -95,7 +96,9 @@ static void usage(const char *why)
 		"  -Z USEC    the receiver sleeps USEC before its first read\n"
 		"  -P         print \"offsets src=N dst=N\" to stderr at the end\n"
 		"  -A         after the copy, overwrite all of SRC in place (its bytes may still\n"
-		"             be in the pipe or socket: the receiver must get the old ones)\n");
+		"             be in the pipe or socket: the receiver must get the old ones)\n"
+		"  -X         the copy runs in a forked child; this process waits for it, then\n"
+		"             goes on (-A: the parent overwrites what its child sent)\n");
 	exit(2);
 }
 
@@ -116,6 +119,27 @@ static int pick(const char *s, const char *const *names, int n, const char *what
 			return i;
 	usage(what);
 	return -1;
+}
+
+/* -X: the copy loop runs in a child, which exits when done. */
+static void copy_loop(char **bufs);
+static void copy_in_child(char **bufs)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		copy_loop(bufs);
+		_exit(0);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid");
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "copyloop: the copying child failed (status %d)\n", st);
+		exit(1);
+	}
 }
 
 /* -A: the program changes its own file right after sending it, while the
@@ -504,7 +528,7 @@ static void copy_loop(char **bufs)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PA")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAX")) != -1) {
 		switch (c) {
 		case 'd': opt.dst = pick(optarg, dst_names, 7, "bad -d"); break;
 		case 'r': opt.rd = pick(optarg, rd_names, 3, "bad -r"); break;
@@ -530,6 +554,7 @@ int main(int argc, char **argv)
 		case 'Z': opt.first_sleep_us = (long)parse_size(optarg, "bad -Z"); break;
 		case 'P': opt.offsets = 1; break;
 		case 'A': opt.after = 1; break;
+		case 'X': opt.fork_copy = 1; break;
 		default: usage(NULL);
 		}
 	}
@@ -597,6 +622,8 @@ int main(int argc, char **argv)
 	FILE *reopened = NULL;
 	if (opt.reuse || opt.dup)
 		reopened = first_chunk_then_swap(bufs[0]);
+	else if (opt.fork_copy)
+		copy_in_child(bufs);
 	else
 		copy_loop(bufs);
 
