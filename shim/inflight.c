@@ -12,8 +12,7 @@
  * The table is shared with every process forked from this one (a child
  * sends the file, its parent then rewrites it), so its atomics work across
  * processes; a TCP entry is found by addresses, a pipe or unix socket entry
- * through its fd, in a process where that fd is still the same pipe or
- * socket (only its maker drops an entry whose fd is gone). */
+ * only through its fd, in the process that made it. */
 #include "zcopy.h"
 
 #include <arpa/inet.h>
@@ -99,8 +98,8 @@ static void tcp_ends_of(int fd, struct tcp_ends *ends)
     struct sockaddr_storage own, peer;
     socklen_t own_len = sizeof own, peer_len = sizeof peer;
     ends->family = 0;
-    if (getsockname(fd, (struct sockaddr *)&own, &own_len) < 0 ||
-        getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 || own.ss_family != peer.ss_family)
+    if (getsockname(fd, (struct sockaddr *)&own, &own_len) < 0 || getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 ||
+        own.ss_family != peer.ss_family)
         return;
     if (own.ss_family == AF_INET) {
         const struct sockaddr_in *o = (const void *)&own, *p = (const void *)&peer;
@@ -177,17 +176,14 @@ static long tcp_unread(const struct tcp_ends *e)
 
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest)
 {
-    /* Every rewritten write comes here: known pairs return before any
-     * syscall.  A pair another process noted is as good as ours: a TCP
-     * entry is found by address, a pipe or unix one through the same fd. */
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    pid_t me = getpid();
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
         if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->src_ino == src_ino &&
-            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev)
+            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev && s->owner == me)
             return;
     }
-    pid_t me = getpid();
     struct inflight *s = &t->slots[__atomic_fetch_add(&t->cursor, 1, __ATOMIC_RELAXED) % INFLIGHT_SLOTS];
     int state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
     if (state == SLOT_BUSY || !__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE,
@@ -195,8 +191,7 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
         return;
     /* Overwriting an older entry loses its wait: rare, with 16 slots. */
     *s = (struct inflight){ .state = SLOT_BUSY, .src_dev = src_dev, .src_ino = src_ino, .dst_fd = dst_fd,
-                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE,
-                            .owner = me };
+                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE, .owner = me };
     if (dest->inet)
         tcp_ends_of(dst_fd, &s->tcp);
     if (state == SLOT_FREE)
