@@ -11,16 +11,18 @@
  * slot is claimed with a compare-and-swap, and readers skip busy slots.
  * The table is shared with every process forked from this one (a child
  * sends the file, its parent then rewrites it), so its atomics work across
- * processes; a TCP entry is found by addresses, a pipe or unix socket entry
- * only through its fd, in the process that made it. */
+ * processes; a TCP entry is found by addresses and a unix socket's peer by
+ * inode from any process, a pipe only through its fd. */
 #include "zcopy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
+#include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -53,6 +55,7 @@ struct inflight {
     bool dst_is_pipe;
     pid_t owner;  /* the process whose dst_fd it is */
     struct tcp_ends tcp;
+    uint32_t unix_peer_ino;  /* unix stream socket: the receiving end, 0 unknown */
 };
 
 struct inflight_table {
@@ -98,8 +101,8 @@ static void tcp_ends_of(int fd, struct tcp_ends *ends)
     struct sockaddr_storage own, peer;
     socklen_t own_len = sizeof own, peer_len = sizeof peer;
     ends->family = 0;
-    if (getsockname(fd, (struct sockaddr *)&own, &own_len) < 0 || getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 ||
-        own.ss_family != peer.ss_family)
+    if (getsockname(fd, (struct sockaddr *)&own, &own_len) < 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 || own.ss_family != peer.ss_family)
         return;
     if (own.ss_family == AF_INET) {
         const struct sockaddr_in *o = (const void *)&own, *p = (const void *)&peer;
@@ -174,6 +177,55 @@ static long tcp_unread(const struct tcp_ends *e)
     return n;
 }
 
+/* A unix socket by inode, from unix_diag: with UDIAG_SHOW_PEER, the
+ * inode of its peer (0: none); with UDIAG_SHOW_RQLEN, the bytes in its
+ * receive queue (0: no such socket any more); -1: no answer. */
+static long unix_diag_ask(uint32_t ino, uint32_t show)
+{
+    int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -1;
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } ask = { 0 };
+    ask.nlh.nlmsg_len = sizeof ask;
+    ask.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    ask.nlh.nlmsg_flags = NLM_F_REQUEST;
+    ask.req.sdiag_family = AF_UNIX;
+    ask.req.udiag_states = ~0u;
+    ask.req.udiag_ino = ino;
+    ask.req.udiag_show = show;
+    ask.req.udiag_cookie[0] = ask.req.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    union {
+        struct nlmsghdr nlh;
+        char bytes[1024];
+    } answer;
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    long result = -1;
+    if (real_sendto(nl, &ask, sizeof ask, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)sizeof ask) {
+        ssize_t got = real_recv(nl, &answer, sizeof answer, 0);
+        if (got >= (ssize_t)NLMSG_LENGTH(0) && answer.nlh.nlmsg_type == NLMSG_ERROR)
+            result = 0;  /* no such socket: closed, its queue freed */
+        else if (got >= (ssize_t)NLMSG_LENGTH(sizeof(struct unix_diag_msg)) &&
+                 answer.nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY && (size_t)got >= answer.nlh.nlmsg_len) {
+            result = 0;
+            int left = (int)answer.nlh.nlmsg_len - (int)NLMSG_LENGTH(sizeof(struct unix_diag_msg));
+            char *attrs = (char *)NLMSG_DATA(&answer.nlh) + NLMSG_ALIGN(sizeof(struct unix_diag_msg));
+            struct rtattr *a = (struct rtattr *)attrs;
+            for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+                if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(uint32_t) && show == UDIAG_SHOW_PEER)
+                    result = *(const uint32_t *)RTA_DATA(a);
+                if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen) &&
+                    show == UDIAG_SHOW_RQLEN)
+                    result = ((const struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
+            }
+        }
+    }
+    real_close(nl);
+    return result;
+}
+
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest)
 {
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
@@ -181,7 +233,8 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
         if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->src_ino == src_ino &&
-            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev && s->owner == me)
+            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev &&
+            s->owner == me)
             return;
     }
     struct inflight *s = &t->slots[__atomic_fetch_add(&t->cursor, 1, __ATOMIC_RELAXED) % INFLIGHT_SLOTS];
@@ -191,9 +244,15 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
         return;
     /* Overwriting an older entry loses its wait: rare, with 16 slots. */
     *s = (struct inflight){ .state = SLOT_BUSY, .src_dev = src_dev, .src_ino = src_ino, .dst_fd = dst_fd,
-                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE, .owner = me };
+                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE,
+                            .owner = me };
     if (dest->inet)
         tcp_ends_of(dst_fd, &s->tcp);
+    else if (dest->kind == ZC_DEST_SOCKET && dest->ino == (uint32_t)dest->ino) {
+        /* Its peer's queue still holds our pages after we close the fd. */
+        long peer = unix_diag_ask((uint32_t)dest->ino, UDIAG_SHOW_PEER);
+        s->unix_peer_ino = peer > 0 ? (uint32_t)peer : 0;
+    }
     if (state == SLOT_FREE)
         __atomic_add_fetch(&t->live, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
@@ -210,11 +269,19 @@ static long queued_bytes(const struct inflight *s, pid_t me)
      * is still the one we sent to. */
     struct stat st;
     int n = 0;
-    if (fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
-        return s->owner == me ? 0 : -1;  /* ours closed or reused: its reader has what it has */
-    if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
-        return 0;
-    return n > 0 ? n : 0;
+    if (fstat(s->dst_fd, &st) == 0 && st.st_ino == s->dst_ino && st.st_dev == s->dst_dev) {
+        if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
+            return 0;
+        return n > 0 ? n : 0;
+    }
+    /* The fd is closed, reused or not this process's.  A unix socket's
+     * peer is found by inode; a closed pipe's reader cannot be: README. */
+    if (s->unix_peer_ino) {
+        long unread = unix_diag_ask(s->unix_peer_ino, UDIAG_SHOW_RQLEN);
+        if (unread >= 0)
+            return unread;
+    }
+    return s->owner == me ? 0 : -1;
 }
 
 static void settle(dev_t dev, ino_t ino)

@@ -61,6 +61,7 @@ static struct {
 	int offsets;            /* -P */
 	int after;              /* -A */
 	int fork_copy;          /* -X */
+	int null_dest;          /* -Y */
 } opt = { .dst = D_FILE, .rd = R_READ, .wr = W_WRITE, .chunk = 65536 };
 
 static int src_fd = -1, dst_fd = -1, rewrite_fd = -1;
@@ -98,7 +99,8 @@ static void usage(const char *why)
 		"  -A         after the copy, overwrite all of SRC in place (its bytes may still\n"
 		"             be in the pipe or socket: the receiver must get the old ones)\n"
 		"  -X         the copy runs in a forked child; this process waits for it, then\n"
-		"             goes on (-A: the parent overwrites what its child sent)\n");
+		"             goes on (-A: the parent overwrites what its child sent)\n"
+		"  -Y         after the copy, dup2 /dev/null over the destination fd (before -A)\n");
 	exit(2);
 }
 
@@ -528,7 +530,7 @@ static void copy_loop(char **bufs)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAX")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAXY")) != -1) {
 		switch (c) {
 		case 'd': opt.dst = pick(optarg, dst_names, 7, "bad -d"); break;
 		case 'r': opt.rd = pick(optarg, rd_names, 3, "bad -r"); break;
@@ -555,6 +557,7 @@ int main(int argc, char **argv)
 		case 'P': opt.offsets = 1; break;
 		case 'A': opt.after = 1; break;
 		case 'X': opt.fork_copy = 1; break;
+		case 'Y': opt.null_dest = 1; break;
 		default: usage(NULL);
 		}
 	}
@@ -629,6 +632,12 @@ int main(int argc, char **argv)
 
 	if (opt.dst == D_UDP && send(dst_fd, "", 0, 0) < 0)
 		die("send");
+	if (opt.null_dest) {
+		int null = open("/dev/null", O_WRONLY);
+		if (null < 0 || dup2(null, dst_fd) < 0)
+			die("dup2 /dev/null");
+		close(null);
+	}
 	if (opt.after)
 		overwrite_source(src, bufs[0]);
 	if (opt.offsets)
