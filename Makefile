@@ -27,7 +27,7 @@ PROG_HDR  := $(wildcard tests/progs/*.h)
 all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 
 $(LIB): $(LIB_SRC) $(LIB_HDR)
-	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -lunwind -ldl -lpthread
+	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(CMD): $(CMD_SRC) shim/command.h shim/common.h shim/hooks.def
 	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ $(CMD_SRC)

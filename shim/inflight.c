@@ -92,8 +92,11 @@ void zc_inflight_fd_changed(unsigned first, unsigned last)
         return;
     if (last >= KNOWN_FDS)
         last = KNOWN_FDS - 1;
+    /* Read before clearing: a store to a page shared with a fork parent
+     * copies it, and a fork-per-connection server closes fds in both. */
     for (unsigned fd = first; fd <= last; fd++)
-        __atomic_and_fetch(&not_a_file[fd / 64], ~(1ull << (fd % 64)), __ATOMIC_RELAXED);
+        if (__atomic_load_n(&not_a_file[fd / 64], __ATOMIC_RELAXED) & (1ull << (fd % 64)))
+            __atomic_and_fetch(&not_a_file[fd / 64], ~(1ull << (fd % 64)), __ATOMIC_RELAXED);
 }
 
 static void tcp_ends_of(int fd, struct tcp_ends *ends)

@@ -9,8 +9,10 @@
  * Hazards:
  * - Hooks run in signal handlers and any thread: no malloc, no lock, no stdio.
  *   Lines are formatted into a stack buffer and written with one write().
- * - Backtraces come from libunwind's unw_backtrace, which neither allocates
- *   nor locks with caching off.  Addresses become module+offset with dladdr,
+ * - Backtraces come from libunwind, which neither allocates nor locks with
+ *   caching off.  It is opened (dlopen) only when a log is kept: each
+ *   library in a process is copied by every fork(), which a
+ *   fork-per-connection server pays on every connection.  Addresses become module+offset with dladdr,
  *   whose loader lock is recursive, so a handler cannot deadlock on it.
  * - The program may close our log fd (daemons close everything) or dup2 over
  *   it: the close hooks tell us, and every write first checks that the fd
@@ -66,6 +68,19 @@ static dev_t log_dev;
 static ino_t log_ino;
 static int64_t last_flush_ns;
 static char exe_path[PATH_MAX];  /* dladdr names the main program by argv[0] */
+
+/* The libunwind calls capture_frames makes, found by the names its header
+ * maps them to (_ULx86_64_step, ...).  All NULL: no log, or no libunwind
+ * (the site is then still named by its return address). */
+#define NAME_OF(fn) NAME_OF_(fn)
+#define NAME_OF_(fn) #fn
+static struct {
+    int (*getcontext)(unw_context_t *);
+    int (*init_local)(unw_cursor_t *, unw_context_t *);
+    int (*step)(unw_cursor_t *);
+    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+    int (*get_proc_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
+} unwind;
 
 /* ---- the log file ---- */
 
@@ -144,14 +159,37 @@ void zc_log_fd_released(unsigned first, unsigned last)
         __atomic_compare_exchange_n(&log_fd, &fd, -1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
+/* Called from the constructor, where dlopen may allocate and lock. */
+static void unwind_open(void)
+{
+    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return;
+    int (*set_caching_policy)(unw_addr_space_t, unw_caching_policy_t) = dlsym(lib, NAME_OF(unw_set_caching_policy));
+    unw_addr_space_t *local_space = dlsym(lib, NAME_OF(unw_local_addr_space));
+    void *getcontext = dlsym(lib, NAME_OF(unw_tdep_getcontext));
+    void *init_local = dlsym(lib, NAME_OF(unw_init_local));
+    void *step = dlsym(lib, NAME_OF(unw_step));
+    void *get_reg = dlsym(lib, NAME_OF(unw_get_reg));
+    void *get_proc_name = dlsym(lib, NAME_OF(unw_get_proc_name));
+    if (!set_caching_policy || !local_space || !getcontext || !init_local || !step || !get_reg || !get_proc_name)
+        return;
+    /* No cache: nothing shared between threads, nothing to lock. */
+    set_caching_policy(*local_space, UNW_CACHE_NONE);
+    unwind.getcontext = getcontext;
+    unwind.init_local = init_local;
+    unwind.get_reg = get_reg;
+    unwind.get_proc_name = get_proc_name;
+    __atomic_store_n(&unwind.step, step, __ATOMIC_RELEASE);  /* last: the others are set */
+}
+
 void zc_log_init(void)
 {
     if (!zc_logging())
         return;
     ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
     exe_path[n > 0 ? n : 0] = 0;
-    /* No cache: nothing shared between threads, nothing to lock. */
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+    unwind_open();
     if (!zc_cfg.log_dest[0])
         return;
     log_fd = log_open();
@@ -231,21 +269,21 @@ static void capture_frames(struct site_slot *s)
     uintptr_t raw[MAX_FRAMES + 8];
     int depth = zc_cfg.backtrace_depth;
     s->nframes = 0;
-    if (depth <= 0)
+    if (depth <= 0 || !__atomic_load_n(&unwind.step, __ATOMIC_ACQUIRE))
         return;
     if (depth > MAX_FRAMES)
         depth = MAX_FRAMES;
     unw_context_t context;
     unw_cursor_t cursor;
-    if (unw_getcontext(&context) < 0 || unw_init_local(&cursor, &context) < 0)
+    if (unwind.getcontext(&context) < 0 || unwind.init_local(&cursor, &context) < 0)
         return;
     int n = 0, start = -1;
-    while (n < depth + 8 && unw_step(&cursor) > 0) {
+    while (n < depth + 8 && unwind.step(&cursor) > 0) {
         unw_word_t ip = 0, off = 0;
-        unw_get_reg(&cursor, UNW_REG_IP, &ip);
+        unwind.get_reg(&cursor, UNW_REG_IP, &ip);
         if (start < 0 && ip == (uintptr_t)s->site) {
             start = n;
-            if (unw_get_proc_name(&cursor, s->site_name, sizeof s->site_name, &off) == 0)
+            if (unwind.get_proc_name(&cursor, s->site_name, sizeof s->site_name, &off) == 0)
                 s->site_name_off = off - 1;
             else
                 s->site_name[0] = 0;
@@ -464,8 +502,10 @@ void zc_log_forked(void)
                 memset(&sites[i], 0, sizeof sites[i]);
         sites_claimed = 0;
     }
-    sites_dropped = 0;
-    last_flush_ns = 0;
+    if (sites_dropped)  /* tested first: a store would copy the page */
+        sites_dropped = 0;
+    if (last_flush_ns)
+        last_flush_ns = 0;
     if (log_fd > 2 && strstr(zc_cfg.log_dest, "%p")) {
         real_close(log_fd);
         log_fd = -1;  /* log_fd_get() opens the child's file */

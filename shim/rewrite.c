@@ -146,11 +146,9 @@ static bool stores_could_reach_bytes_in_flight(const struct plan *plan, const st
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
                            enum zc_sink sink, int flags, struct plan *plan, struct zc_dest *dest)
 {
-    /* With a log (or diag), small writes are looked at too, to tell copy
-     * loops below the threshold from other writes. */
+    /* Small writes get here only with a log (or diag): they are looked at
+     * to tell copy loops below the threshold from other writes. */
     bool small = total < zc_cfg.min_bytes || total == 0;
-    if (small && !zc_logging())
-        return ZC_SKIP_BELOW_MIN_BYTES;
     enum zc_skip why = make_plan(iov, iovcnt, plan);
     if (why)
         return why;
@@ -189,17 +187,13 @@ static void log_decision(enum zc_action action, enum zc_method method, enum zc_s
     zc_log_decision(&d);
 }
 
-bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_off, enum zc_sink sink, int flags,
-                const void *site, ssize_t *result)
+/* Apart from zc_rewrite so that a small write never touches the plan's
+ * 7 KiB of stack: a fresh stack page is a page fault in every process a
+ * fork-per-connection server starts. */
+static __attribute__((noinline)) bool rewrite_planned(int fd, const struct iovec *iov, int iovcnt, size_t total,
+                                                      const off_t *dst_off, enum zc_sink sink, int flags,
+                                                      const void *site, ssize_t *result)
 {
-    if (!zc_active() || zc_depth || iovcnt <= 0)
-        return false;
-    size_t total = 0;
-    for (int i = 0; i < iovcnt && i < MAX_IOVECS; i++) {
-        if (iov[i].iov_len > SSIZE_MAX - total)
-            return false;  /* let the plain call report EINVAL */
-        total += iov[i].iov_len;
-    }
     zc_depth++;
     int saved_errno = errno;
     struct plan plan;
@@ -227,6 +221,24 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
     errno = saved_errno;
     zc_depth--;
     return handled;
+}
+
+bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_off, enum zc_sink sink, int flags,
+                const void *site, ssize_t *result)
+{
+    if (!zc_active() || zc_depth || iovcnt <= 0)
+        return false;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt && i < MAX_IOVECS; i++) {
+        if (iov[i].iov_len > SSIZE_MAX - total)
+            return false;  /* let the plain call report EINVAL */
+        total += iov[i].iov_len;
+    }
+    if ((total < zc_cfg.min_bytes || total == 0) && !zc_logging()) {
+        zc_stats_skip(ZC_SKIP_BELOW_MIN_BYTES);  /* rule 1 */
+        return false;
+    }
+    return rewrite_planned(fd, iov, iovcnt, total, dst_off, sink, flags, site, result);
 }
 
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site)

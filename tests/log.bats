@@ -201,3 +201,13 @@ assert "raise the chunk size above ZCOPY_MIN_BYTES (512 bytes per write now)" ==
     done
   done
 }
+
+@test "libunwind is loaded only when a log is kept (every fork copies each library in the process)" {
+  LD_PRELOAD="$ZC_LIB" cat /proc/self/maps > maps.off
+  grep -q libzcopy maps.off
+  run grep -c libunwind maps.off
+  [ "$output" -eq 0 ] || { echo "libunwind mapped without a log:" >&2; grep libunwind maps.off >&2; false; }
+  # With a log it is there; the SIGALRM test shows the frames it gives.
+  ZCOPY_LOG="$PWD/log" LD_PRELOAD="$ZC_LIB" cat /proc/self/maps > maps.on
+  grep -q libunwind maps.on
+}
