@@ -125,18 +125,42 @@ static void tcp_ends_of(int fd, struct tcp_ends *ends)
     ends->family = own.ss_family;
 }
 
-/* One socket's queue from sock_diag: the socket whose own side is
- * src:sport and whose peer is dst:dport.  Not found: 0. */
-static unsigned diag_queue(int nl, int family, const uint8_t *src, in_port_t sport, const uint8_t *dst,
-                           in_port_t dport, bool unread)
+/* One sock_diag request (ASK, whose header is filled in here) and the
+ * first message of its answer.  -1: no answer, or no NETLINK_SOCK_DIAG
+ * socket at all (a systemd unit's RestrictAddressFamilies= without
+ * AF_NETLINK, say).  Not a hot path: only while settling, and once per
+ * noted unix socket. */
+union diag_answer {
+    struct nlmsghdr nlh;
+    char bytes[1024];
+};
+
+static ssize_t diag_ask(struct nlmsghdr *ask, size_t len, union diag_answer *answer)
+{
+    /* real_ calls: a short-lived fd of our own, not the program's. */
+    int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -1;
+    ask->nlmsg_len = (uint32_t)len;
+    ask->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    ask->nlmsg_flags = NLM_F_REQUEST;
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    ssize_t got = -1;
+    if (real_sendto(nl, ask, len, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)len)
+        got = real_recv(nl, answer, sizeof *answer, 0);
+    real_close(nl);
+    return got;
+}
+
+/* One TCP socket's queue: the socket whose own side is src:sport and whose
+ * peer is dst:dport.  0: no such socket; -1: no answer. */
+static long diag_queue(int family, const uint8_t *src, in_port_t sport, const uint8_t *dst, in_port_t dport,
+                       bool unread)
 {
     struct {
         struct nlmsghdr nlh;
         struct inet_diag_req_v2 req;
     } ask = { 0 };
-    ask.nlh.nlmsg_len = sizeof ask;
-    ask.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    ask.nlh.nlmsg_flags = NLM_F_REQUEST;
     ask.req.sdiag_family = (uint8_t)family;
     ask.req.sdiag_protocol = IPPROTO_TCP;
     ask.req.idiag_states = ~0u;
@@ -145,14 +169,10 @@ static unsigned diag_queue(int nl, int family, const uint8_t *src, in_port_t spo
     memcpy(ask.req.id.idiag_src, src, 16);
     memcpy(ask.req.id.idiag_dst, dst, 16);
     ask.req.id.idiag_cookie[0] = ask.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    union {
-        struct nlmsghdr nlh;
-        char bytes[1024];
-    } answer;
-    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    if (real_sendto(nl, &ask, sizeof ask, 0, (struct sockaddr *)&kernel, sizeof kernel) != (ssize_t)sizeof ask)
-        return 0;
-    ssize_t got = real_recv(nl, &answer, sizeof answer, 0);
+    union diag_answer answer;
+    ssize_t got = diag_ask(&ask.nlh, sizeof ask, &answer);
+    if (got < 0)
+        return -1;
     if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || answer.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
         return 0;  /* NLMSG_ERROR: no such socket */
     const struct inet_diag_msg *msg = NLMSG_DATA(&answer.nlh);
@@ -164,19 +184,13 @@ static unsigned diag_queue(int nl, int family, const uint8_t *src, in_port_t spo
  * on this host, its receive queue.  Over loopback TCP acks a segment as soon
  * as the peer socket queues it, while that queue still refers to our
  * page-cache pages.  A remote peer (or one in another network namespace) is
- * not found: its acked bytes have left this host.  -1: no sock_diag here
- * (a systemd unit's RestrictAddressFamilies= without AF_NETLINK, say).
- * Not a hot path: only while settling. */
+ * not found: its acked bytes have left this host.  -1: sock_diag does not
+ * answer here. */
 static long tcp_unread(const struct tcp_ends *e)
 {
-    /* real_ calls: a short-lived fd of our own, not the program's. */
-    int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (nl < 0)
-        return -1;
-    unsigned n = diag_queue(nl, e->family, e->own_addr, e->own_port, e->peer_addr, e->peer_port, false);
+    long n = diag_queue(e->family, e->own_addr, e->own_port, e->peer_addr, e->peer_port, false);
     if (n == 0)
-        n = diag_queue(nl, e->family, e->peer_addr, e->peer_port, e->own_addr, e->own_port, true);
-    real_close(nl);
+        n = diag_queue(e->family, e->peer_addr, e->peer_port, e->own_addr, e->own_port, true);
     return n;
 }
 
@@ -185,47 +199,32 @@ static long tcp_unread(const struct tcp_ends *e)
  * receive queue (0: no such socket any more); -1: no answer. */
 static long unix_diag_ask(uint32_t ino, uint32_t show)
 {
-    int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (nl < 0)
-        return -1;
     struct {
         struct nlmsghdr nlh;
         struct unix_diag_req req;
     } ask = { 0 };
-    ask.nlh.nlmsg_len = sizeof ask;
-    ask.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    ask.nlh.nlmsg_flags = NLM_F_REQUEST;
     ask.req.sdiag_family = AF_UNIX;
     ask.req.udiag_states = ~0u;
     ask.req.udiag_ino = ino;
     ask.req.udiag_show = show;
     ask.req.udiag_cookie[0] = ask.req.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    union {
-        struct nlmsghdr nlh;
-        char bytes[1024];
-    } answer;
-    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    long result = -1;
-    if (real_sendto(nl, &ask, sizeof ask, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)sizeof ask) {
-        ssize_t got = real_recv(nl, &answer, sizeof answer, 0);
-        if (got >= (ssize_t)NLMSG_LENGTH(0) && answer.nlh.nlmsg_type == NLMSG_ERROR)
-            result = 0;  /* no such socket: closed, its queue freed */
-        else if (got >= (ssize_t)NLMSG_LENGTH(sizeof(struct unix_diag_msg)) &&
-                 answer.nlh.nlmsg_type == SOCK_DIAG_BY_FAMILY && (size_t)got >= answer.nlh.nlmsg_len) {
-            result = 0;
-            int left = (int)answer.nlh.nlmsg_len - (int)NLMSG_LENGTH(sizeof(struct unix_diag_msg));
-            char *attrs = (char *)NLMSG_DATA(&answer.nlh) + NLMSG_ALIGN(sizeof(struct unix_diag_msg));
-            struct rtattr *a = (struct rtattr *)attrs;
-            for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-                if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(uint32_t) && show == UDIAG_SHOW_PEER)
-                    result = *(const uint32_t *)RTA_DATA(a);
-                if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen) &&
-                    show == UDIAG_SHOW_RQLEN)
-                    result = ((const struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
-            }
-        }
+    union diag_answer answer;
+    ssize_t got = diag_ask(&ask.nlh, sizeof ask, &answer);
+    if (got >= (ssize_t)NLMSG_LENGTH(0) && answer.nlh.nlmsg_type == NLMSG_ERROR)
+        return 0;  /* no such socket: closed, its queue freed */
+    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct unix_diag_msg)) ||
+        answer.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY || (size_t)got < answer.nlh.nlmsg_len)
+        return -1;
+    long result = 0;
+    int left = (int)answer.nlh.nlmsg_len - (int)NLMSG_LENGTH(sizeof(struct unix_diag_msg));
+    struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(&answer.nlh) + NLMSG_ALIGN(sizeof(struct unix_diag_msg)));
+    for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+        if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(uint32_t) && show == UDIAG_SHOW_PEER)
+            result = *(const uint32_t *)RTA_DATA(a);
+        if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen) &&
+            show == UDIAG_SHOW_RQLEN)
+            result = ((const struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
     }
-    real_close(nl);
     return result;
 }
 
