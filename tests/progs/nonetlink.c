@@ -5,7 +5,6 @@
  * shows what it does when it cannot.  Exits 125 on its own errors. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -16,13 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#define NATIVE_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define NATIVE_ARCH AUDIT_ARCH_AARCH64
-#else
-#error "nonetlink: add this architecture's AUDIT_ARCH"
-#endif
+#include "seccomp_arch.h"
 
 int main(int argc, char **argv)
 {
