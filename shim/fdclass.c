@@ -17,8 +17,18 @@ struct known_inode {
     ino_t ino;
     int value;
 };
-static ZC_TLS struct known_inode stream_socket_seen;  /* value: its domain */
-static ZC_TLS struct known_inode filesystem_seen;     /* value: 1 real, 0 not */
+/* Direct-mapped by inode, several per thread: a poll loop serving many
+ * connections alternates between their sockets (and files) chunk by chunk,
+ * and one entry missed on almost every write. */
+#define KNOWN_SOCKETS 16
+#define KNOWN_FILES 8
+static ZC_TLS struct known_inode stream_sockets_seen[KNOWN_SOCKETS];  /* value: its domain */
+static ZC_TLS struct known_inode filesystems_seen[KNOWN_FILES];       /* value: 1 real, 0 not */
+
+static struct known_inode *entry_for(struct known_inode *cache, unsigned entries, const struct stat *st)
+{
+    return &cache[(st->st_ino ^ st->st_dev) % entries];
+}
 
 static bool known(const struct known_inode *k, const struct stat *st)
 {
@@ -33,10 +43,11 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
     dest->inet = false;
     dest->dev = st.st_dev;
     dest->ino = st.st_ino;
-    if (S_ISSOCK(st.st_mode) && known(&stream_socket_seen, &st)) {
+    struct known_inode *seen = entry_for(stream_sockets_seen, KNOWN_SOCKETS, &st);
+    if (S_ISSOCK(st.st_mode) && known(seen, &st)) {
         /* A socket is always open read-write; type and domain are fixed. */
         dest->kind = ZC_DEST_SOCKET;
-        dest->domain = stream_socket_seen.value;
+        dest->domain = seen->value;
         dest->inet = dest->domain != AF_UNIX;
         return ZC_SKIP_NONE;
     }
@@ -60,7 +71,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->kind = ZC_DEST_SOCKET;
         dest->domain = domain;
         dest->inet = domain != AF_UNIX;
-        stream_socket_seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
+        *seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
         return ZC_SKIP_NONE;
     }
     if (S_ISFIFO(st.st_mode)) {
@@ -108,11 +119,12 @@ enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st)
 {
     if (fstat(fd, st) < 0 || st->st_dev != dev || st->st_ino != ino || !S_ISREG(st->st_mode))
         return ZC_SKIP_SOURCE_GONE;
-    if (!known(&filesystem_seen, st)) {
+    struct known_inode *seen = entry_for(filesystems_seen, KNOWN_FILES, st);
+    if (!known(seen, st)) {
         struct statfs sfs;
         if (fstatfs(fd, &sfs) < 0)
             return ZC_SKIP_SOURCE_SYNTHETIC;
-        filesystem_seen = (struct known_inode){ st->st_dev, st->st_ino, real_filesystem(sfs.f_type) };
+        *seen = (struct known_inode){ st->st_dev, st->st_ino, real_filesystem(sfs.f_type) };
     }
-    return filesystem_seen.value ? ZC_SKIP_NONE : ZC_SKIP_SOURCE_SYNTHETIC;
+    return seen->value ? ZC_SKIP_NONE : ZC_SKIP_SOURCE_SYNTHETIC;
 }

@@ -230,15 +230,17 @@ static long unix_diag_ask(uint32_t ino, uint32_t show)
 
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest)
 {
+    /* Every rewritten write comes here: a known pair returns before any
+     * syscall, whichever process noted it.  The same inode is the same
+     * pipe or socket, found the same way from any process that has it. */
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-    pid_t me = getpid();
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
         if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->src_ino == src_ino &&
-            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev &&
-            s->owner == me)
+            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev)
             return;
     }
+    pid_t me = getpid();
     struct inflight *s = &t->slots[__atomic_fetch_add(&t->cursor, 1, __ATOMIC_RELAXED) % INFLIGHT_SLOTS];
     int state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
     if (state == SLOT_BUSY || !__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE,
