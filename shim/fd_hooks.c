@@ -119,6 +119,7 @@ EXPORT int close(int fd)
         zc_proof_forget_file(fd);
         zc_track_forget_fd(fd);  /* before the number can be reused */
         zc_log_fd_released((unsigned)fd, (unsigned)fd);
+        zc_inflight_fds_closing((unsigned)fd, (unsigned)fd);
         zc_inflight_fd_changed((unsigned)fd, (unsigned)fd);
         errno = saved_errno;
         zc_depth--;
@@ -131,9 +132,12 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
     if (!zc_ready() || !real_close_range)
         return (int)syscall(SYS_close_range, first, last, flags);
     if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC)) {
+        int saved_errno = errno;
         zc_track_forget_fds(first, last);
         zc_log_fd_released(first, last);
+        zc_inflight_fds_closing(first, last);
         zc_inflight_fd_changed(first, last);
+        errno = saved_errno;
     }
     return real_close_range(first, last, flags);
 }
@@ -150,9 +154,12 @@ EXPORT int dup3(int fd, int newfd, int flags)
     if (!zc_ready())
         return (int)syscall(SYS_dup3, fd, newfd, flags);
     if (fd != newfd && zc_active()) {
+        int saved_errno = errno;
         zc_track_forget_fd(newfd);  /* newfd now names another file */
         zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
+        zc_inflight_fds_closing((unsigned)newfd, (unsigned)newfd);
         zc_inflight_fd_changed((unsigned)newfd, (unsigned)newfd);
+        errno = saved_errno;
     }
     return fresh_fd(real_dup3(fd, newfd, flags));
 }
@@ -163,9 +170,12 @@ EXPORT int dup2(int fd, int newfd)
         return fd == newfd ? (int)syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : fd
                            : (int)syscall(SYS_dup3, fd, newfd, 0);
     if (fd != newfd && zc_active()) {
+        int saved_errno = errno;
         zc_track_forget_fd(newfd);
         zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
+        zc_inflight_fds_closing((unsigned)newfd, (unsigned)newfd);
         zc_inflight_fd_changed((unsigned)newfd, (unsigned)newfd);
+        errno = saved_errno;
     }
     return fresh_fd(real_dup2(fd, newfd));
 }

@@ -56,6 +56,7 @@ struct inflight {
     pid_t owner;  /* the process whose dst_fd it is */
     struct tcp_ends tcp;
     uint32_t unix_peer_ino;  /* unix stream socket: the receiving end, 0 unknown */
+    int64_t pipe_closed_ns;  /* a pipe closed with bytes unread: when (CLOCK_MONOTONIC) */
 };
 
 struct inflight_table {
@@ -262,6 +263,44 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
     __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+static bool any_in_flight(void)
+{
+    return __atomic_load_n(&__atomic_load_n(&table, __ATOMIC_ACQUIRE)->live, __ATOMIC_RELAXED) != 0;
+}
+
+/* The program is about to close (or dup2 over) fds FIRST..LAST.  Nothing
+ * can ask a pipe's queue once its fd is gone (pipes have no sock_diag), so
+ * a noted pipe that still holds unread bytes is stamped here: from then on
+ * it counts as drained one second after this close. */
+void zc_inflight_fds_closing(unsigned first, unsigned last)
+{
+    if (!any_in_flight())
+        return;
+    struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < INFLIGHT_SLOTS; i++) {
+        struct inflight *s = &t->slots[i];
+        int state = SLOT_USED;
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_USED || !s->dst_is_pipe ||
+            (unsigned)s->dst_fd < first || (unsigned)s->dst_fd > last || s->pipe_closed_ns)
+            continue;
+        if (!__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            continue;
+        struct stat st;
+        int unread = 0;
+        if (fstat(s->dst_fd, &st) == 0 && st.st_ino == s->dst_ino && st.st_dev == s->dst_dev &&
+            ioctl(s->dst_fd, FIONREAD, &unread) == 0 && unread > 0)
+            s->pipe_closed_ns = now_ns();
+        __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
+    }
+}
+
 /* The destination's unread bytes; -1: this process cannot tell (the entry
  * is another process's, and its fd is not here). */
 static long queued_bytes(const struct inflight *s, pid_t me)
@@ -279,12 +318,15 @@ static long queued_bytes(const struct inflight *s, pid_t me)
         return n > 0 ? n : 0;
     }
     /* The fd is closed, reused or not this process's.  A unix socket's
-     * peer is found by inode; a closed pipe's reader cannot be: README. */
+     * peer is found by inode; a pipe closed with bytes unread is given a
+     * second from its close (README). */
     if (s->unix_peer_ino) {
         long unread = unix_diag_ask(s->unix_peer_ino, UDIAG_SHOW_RQLEN);
         if (unread >= 0)
             return unread;
     }
+    if (s->pipe_closed_ns)
+        return now_ns() - s->pipe_closed_ns < DRAIN_WAIT_MS * 1000000LL;
     return s->owner == me ? 0 : -1;
 }
 
@@ -312,11 +354,6 @@ static void settle(dev_t dev, ino_t ino)
         __atomic_sub_fetch(&t->live, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
     }
-}
-
-static bool any_in_flight(void)
-{
-    return __atomic_load_n(&__atomic_load_n(&table, __ATOMIC_ACQUIRE)->live, __ATOMIC_RELAXED) != 0;
 }
 
 void zc_inflight_settle_fd(int fd)

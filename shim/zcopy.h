@@ -198,6 +198,7 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
 void zc_inflight_settle_fd(int fd);
 void zc_inflight_settle_path(const char *path);
 void zc_inflight_fd_changed(unsigned first, unsigned last);
+void zc_inflight_fds_closing(unsigned first, unsigned last);  /* before a close or dup2 over them */
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {
