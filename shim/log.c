@@ -12,8 +12,9 @@
  * - Backtraces come from libunwind, which neither allocates nor locks with
  *   caching off.  It is opened (dlopen) only when a log is kept: each
  *   library in a process is copied by every fork(), which a
- *   fork-per-connection server pays on every connection.  Addresses become module+offset with dladdr,
- *   whose loader lock is recursive, so a handler cannot deadlock on it.
+ *   fork-per-connection server pays on every connection.
+ * - Addresses become module+offset with dladdr, whose loader lock is
+ *   recursive, so a handler cannot deadlock on it.
  * - The program may close our log fd (daemons close everything) or dup2 over
  *   it: the close hooks tell us, and every write first checks that the fd
  *   still names our file; if not we reopen it. */
