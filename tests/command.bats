@@ -123,8 +123,9 @@ echo "LD_PRELOAD=$LD_PRELOAD"'
   cd "$BATS_TEST_TMPDIR"
   for sig in TERM HUP USR1; do
     rm -f ready
-    "$ZC_CMD" run -- sh -c "trap 'echo got $sig; exit 3' $sig; echo \$\$ > ready; while :; do sleep 0.05; done" \
-      > out 2>&1 &
+    # --default-signal: under nohup SIGHUP arrives ignored, and stays so (next test).
+    env --default-signal="$sig" "$ZC_CMD" run -- \
+      sh -c "trap 'echo got $sig; exit 3' $sig; echo \$\$ > ready; while :; do sleep 0.05; done" > out 2>&1 &
     local zpid=$!
     for _ in $(seq 100); do [ -s ready ] && break; sleep 0.05; done
     [ -s ready ]
