@@ -12,7 +12,8 @@
  * The table is shared with every process forked from this one (a child
  * sends the file, its parent then rewrites it), so its atomics work across
  * processes; a TCP entry is found by addresses and a unix socket's peer by
- * inode from any process, a pipe only through its fd. */
+ * inode from any process, a pipe only through its fd (or, once the sender
+ * closed it with bytes unread, by the time of that close). */
 #include "zcopy.h"
 
 #include <arpa/inet.h>
