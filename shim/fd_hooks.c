@@ -109,19 +109,26 @@ EXPORT int creat(const char *path, mode_t mode)
     return creat64(path, mode);
 }
 
+/* FIRST..LAST are about to be closed or replaced (close, close_range,
+ * dup2 over them): before the numbers can be reused. */
+static void fds_releasing(unsigned first, unsigned last)
+{
+    int saved_errno = errno;
+    zc_track_forget_fds(first, last);
+    zc_log_fd_released(first, last);
+    zc_inflight_fds_closing(first, last);  /* a pipe's queue: asked while its fd is there */
+    zc_inflight_fd_changed(first, last);
+    errno = saved_errno;
+}
+
 EXPORT int close(int fd)
 {
     if (!zc_ready())
         return (int)syscall(SYS_close, fd);
-    if (zc_active() && !zc_depth) {
+    if (zc_active() && !zc_depth && fd >= 0) {
         zc_depth++;
-        int saved_errno = errno;
         zc_proof_forget_file(fd);
-        zc_track_forget_fd(fd);  /* before the number can be reused */
-        zc_log_fd_released((unsigned)fd, (unsigned)fd);
-        zc_inflight_fds_closing((unsigned)fd, (unsigned)fd);
-        zc_inflight_fd_changed((unsigned)fd, (unsigned)fd);
-        errno = saved_errno;
+        fds_releasing((unsigned)fd, (unsigned)fd);
         zc_depth--;
     }
     return real_close(fd);
@@ -131,14 +138,8 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
     if (!zc_ready() || !real_close_range)
         return (int)syscall(SYS_close_range, first, last, flags);
-    if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC)) {
-        int saved_errno = errno;
-        zc_track_forget_fds(first, last);
-        zc_log_fd_released(first, last);
-        zc_inflight_fds_closing(first, last);
-        zc_inflight_fd_changed(first, last);
-        errno = saved_errno;
-    }
+    if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC))
+        fds_releasing(first, last);
     return real_close_range(first, last, flags);
 }
 
@@ -153,14 +154,8 @@ EXPORT int dup3(int fd, int newfd, int flags)
 {
     if (!zc_ready())
         return (int)syscall(SYS_dup3, fd, newfd, flags);
-    if (fd != newfd && zc_active()) {
-        int saved_errno = errno;
-        zc_track_forget_fd(newfd);  /* newfd now names another file */
-        zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
-        zc_inflight_fds_closing((unsigned)newfd, (unsigned)newfd);
-        zc_inflight_fd_changed((unsigned)newfd, (unsigned)newfd);
-        errno = saved_errno;
-    }
+    if (fd != newfd && newfd >= 0 && zc_active())
+        fds_releasing((unsigned)newfd, (unsigned)newfd);  /* newfd now names another file */
     return fresh_fd(real_dup3(fd, newfd, flags));
 }
 
@@ -169,14 +164,8 @@ EXPORT int dup2(int fd, int newfd)
     if (!zc_ready())
         return fd == newfd ? (int)syscall(SYS_fcntl, fd, F_GETFD) < 0 ? -1 : fd
                            : (int)syscall(SYS_dup3, fd, newfd, 0);
-    if (fd != newfd && zc_active()) {
-        int saved_errno = errno;
-        zc_track_forget_fd(newfd);
-        zc_log_fd_released((unsigned)newfd, (unsigned)newfd);
-        zc_inflight_fds_closing((unsigned)newfd, (unsigned)newfd);
-        zc_inflight_fd_changed((unsigned)newfd, (unsigned)newfd);
-        errno = saved_errno;
-    }
+    if (fd != newfd && newfd >= 0 && zc_active())
+        fds_releasing((unsigned)newfd, (unsigned)newfd);  /* newfd now names another file */
     return fresh_fd(real_dup2(fd, newfd));
 }
 
