@@ -11,6 +11,7 @@
 #define ZCOPY_ENV_LOG_FORMAT "ZCOPY_LOG_FORMAT" /* text | json */
 #define ZCOPY_ENV_LOG_LEVEL "ZCOPY_LOG_LEVEL"  /* summary | decisions | debug */
 #define ZCOPY_ENV_BACKTRACE "ZCOPY_BACKTRACE"  /* frames per call site, 0-16 */
+#define ZCOPY_ENV_FILE_TO_FILE "ZCOPY_FILE_TO_FILE" /* clone | always */
 #define ZCOPY_ENV_NO_CHILDREN "ZCOPY_NO_CHILDREN" /* 1: programs it starts run without zcopy */
 #define ZCOPY_LIB_NAME      "libzcopy.so"
 

@@ -23,7 +23,13 @@ struct known_inode {
 #define KNOWN_SOCKETS 16
 #define KNOWN_FILES 8
 static ZC_TLS struct known_inode stream_sockets_seen[KNOWN_SOCKETS];  /* value: its domain */
-static ZC_TLS struct known_inode filesystems_seen[KNOWN_FILES];       /* value: 1 real, 0 not */
+static ZC_TLS struct known_inode filesystems_seen[KNOWN_FILES];       /* value: FS_* flags */
+
+/* What a file's filesystem is known to do (fs_flags). */
+#define FS_KNOWN 1   /* so that a filesystem with neither flag is cached too */
+#define FS_REAL 2    /* its page cache holds what read() returned */
+#define FS_CLONES 4  /* copy_file_range shares blocks instead of copying them */
+static int fs_flags(int fd, const struct stat *st);
 
 static struct known_inode *entry_for(struct known_inode *cache, unsigned entries, const struct stat *st)
 {
@@ -51,6 +57,10 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->inet = dest->domain != AF_UNIX;
         return ZC_SKIP_NONE;
     }
+    /* A file where copy_file_range would copy the blocks stays plain
+     * (rewrite.c, file_to_file_pays): known here, a syscall sooner. */
+    if (S_ISREG(st.st_mode) && !zc_cfg.file_to_file_always && !(fs_flags(fd, &st) & FS_CLONES))
+        return ZC_SKIP_DEST_FS_COPIES;
     int fl = real_fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return ZC_SKIP_DEST_OTHER;
@@ -109,6 +119,37 @@ static bool real_filesystem(long type)
     }
 }
 
+/* Where copy_file_range within one filesystem shares the blocks (reflink)
+ * rather than copying them: elsewhere it copies them as write() would,
+ * after the read the program still makes.  xfs has reflink on by default
+ * since xfsprogs 5.1 (2019). */
+static bool cloning_filesystem(long type)
+{
+    switch ((unsigned long)type) {
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case 0x2fc12fc1:  /* zfs 2.2 and later: block cloning */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* FS_* flags for the file fstat described as ST; 0 when fstatfs fails. */
+static int fs_flags(int fd, const struct stat *st)
+{
+    struct known_inode *seen = entry_for(filesystems_seen, KNOWN_FILES, st);
+    if (!known(seen, st)) {
+        struct statfs sfs;
+        if (fstatfs(fd, &sfs) < 0)
+            return 0;
+        int flags = FS_KNOWN | (real_filesystem(sfs.f_type) ? FS_REAL : 0) |
+                    (cloning_filesystem(sfs.f_type) ? FS_CLONES : 0);
+        *seen = (struct known_inode){ st->st_dev, st->st_ino, flags };
+    }
+    return seen->value;
+}
+
 bool zc_is_trackable_file(int fd, struct stat *st)
 {
     /* st_size 0 with data returned means a synthetic file (procfs). */
@@ -119,12 +160,5 @@ enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st)
 {
     if (fstat(fd, st) < 0 || st->st_dev != dev || st->st_ino != ino || !S_ISREG(st->st_mode))
         return ZC_SKIP_SOURCE_GONE;
-    struct known_inode *seen = entry_for(filesystems_seen, KNOWN_FILES, st);
-    if (!known(seen, st)) {
-        struct statfs sfs;
-        if (fstatfs(fd, &sfs) < 0)
-            return ZC_SKIP_SOURCE_SYNTHETIC;
-        *seen = (struct known_inode){ st->st_dev, st->st_ino, real_filesystem(sfs.f_type) };
-    }
-    return seen->value ? ZC_SKIP_NONE : ZC_SKIP_SOURCE_SYNTHETIC;
+    return fs_flags(fd, st) & FS_REAL ? ZC_SKIP_NONE : ZC_SKIP_SOURCE_SYNTHETIC;
 }

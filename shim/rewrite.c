@@ -4,6 +4,7 @@
  *   1. size against ZCOPY_MIN_BYTES                       (no syscall)
  *   2. do the bytes come from remembered file reads?     (no syscall)
  *   3. call flags, then the destination's kind           (fstat, fcntl)
+ *      file to file: where copy_file_range shares blocks (fstatfs, cached)
  *   4. each source fd still names that file, on a real fs (fstat, fstatfs)
  *   5. safe mode: the buffer still equals the file       (memcmp)
  * Any "no" means the plain call, counted under its reason. */
@@ -131,6 +132,24 @@ static enum zc_skip check_sources(struct plan *plan, const struct zc_dest *dest)
     return plan->file_bytes ? ZC_SKIP_NONE : ZC_SKIP_NOT_FROM_FILE;
 }
 
+/* File to file: copy_file_range pays only where it shares the blocks.
+ * Where it copies them (ext4, tmpfs, or two filesystems) the program's
+ * read still happens, so the copy is made as often as with write(), and
+ * was 10-40% slower on ext4; sharing blocks has a cost per call, which
+ * exceeded a write's copy below 128 KiB on xfs (README, "File to file").
+ * zc_classify_dest has already refused a destination filesystem that
+ * cannot share blocks. */
+#define CLONE_MIN_BYTES (256 * 1024)
+static enum zc_skip file_to_file_pays(const struct plan *plan, const struct zc_dest *dest)
+{
+    if (zc_cfg.file_to_file_always)
+        return ZC_SKIP_NONE;
+    for (int i = 0; i < plan->npieces; i++)
+        if (plan->pieces[i].src_fd >= 0 && plan->pieces[i].dev != dest->dev)
+            return ZC_SKIP_DEST_FS_COPIES;
+    return plan->file_bytes < CLONE_MIN_BYTES ? ZC_SKIP_BELOW_CLONE_BYTES : ZC_SKIP_NONE;
+}
+
 /* Rule 7: after sendfile/splice the reader still refers to the page cache,
  * and the program can store into a writable shared mapping at any time. */
 static bool stores_could_reach_bytes_in_flight(const struct plan *plan, const struct zc_dest *dest)
@@ -165,6 +184,8 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return ZC_SKIP_DEST_OTHER;  /* send on a file or pipe: ENOTSOCK */
     if (dest->kind == ZC_DEST_PIPE && total <= PIPE_BUF)
         return ZC_SKIP_PIPE_ATOMIC;
+    if (dest->kind == ZC_DEST_FILE && (why = file_to_file_pays(plan, dest)))
+        return why;
     if (stores_could_reach_bytes_in_flight(plan, dest))
         return ZC_SKIP_SHARED_MAP_WRITABLE;
     return check_sources(plan, dest);

@@ -9,10 +9,11 @@
 #include <string.h>
 #include <stdint.h>
 
-/* Below 16 KiB a rewrite costs more than the copy it saves: measured
- * break-even is near 12 KiB on 2-core VMs (../shared/DESIGN.md, "Small
- * chunks"; make bench does not measure it yet). */
-#define ZC_DEFAULT_MIN_BYTES 16384
+/* Below 64 KiB a rewrite does not pay in both modes: on these 2-core VMs
+ * 16 KiB chunks ran no faster in trust mode and 25% slower in safe mode
+ * (file -> pipe), and cost the TCP sender 10% (trust) to 30% (safe) more
+ * CPU; 32 KiB paid in trust mode only (README, "Writes smaller than"). */
+#define ZC_DEFAULT_MIN_BYTES 65536
 
 struct zc_settings zc_cfg = { .mode = ZC_MODE_OFF, .min_bytes = ZC_DEFAULT_MIN_BYTES };
 volatile int zc_settings_loaded;
@@ -46,6 +47,14 @@ static bool parse_mode(const char *s, enum zc_mode *mode)
     else if (!strcmp(s, "trust")) *mode = ZC_MODE_TRUST;
     else if (!strcmp(s, "off")) *mode = ZC_MODE_OFF;
     else if (!strcmp(s, "diag")) *mode = ZC_MODE_DIAG;
+    else return false;
+    return true;
+}
+
+static bool parse_file_to_file(const char *s, bool *always)
+{
+    if (!s || !*s || !strcmp(s, "clone")) *always = false;
+    else if (!strcmp(s, "always")) *always = true;
     else return false;
     return true;
 }
@@ -141,6 +150,7 @@ void zc_settings_load(void)
     const char *format = secure_getenv(ZCOPY_ENV_LOG_FORMAT);
     const char *level = secure_getenv(ZCOPY_ENV_LOG_LEVEL);
     const char *depth = secure_getenv(ZCOPY_ENV_BACKTRACE);
+    const char *file_to_file = secure_getenv(ZCOPY_ENV_FILE_TO_FILE);
     size_t depth_value = 0;
 
     const char *bad = NULL, *value = NULL;
@@ -153,6 +163,7 @@ void zc_settings_load(void)
     CHECK(parse_format(format, &cfg.log_json), ZCOPY_ENV_LOG_FORMAT, format);
     CHECK(parse_level(level, &cfg.log_level), ZCOPY_ENV_LOG_LEVEL, level);
     CHECK(parse_size(depth, &depth_value) && depth_value <= 16, ZCOPY_ENV_BACKTRACE, depth);
+    CHECK(parse_file_to_file(file_to_file, &cfg.file_to_file_always), ZCOPY_ENV_FILE_TO_FILE, file_to_file);
 #undef CHECK
     /* Backtraces cost a stack walk per new call site: on by default only
      * where the user asked to see call sites. */

@@ -44,7 +44,9 @@ void usage(FILE *out)
             "\n"
             "  -m, --mode=MODE        safe (default: prove bytes unchanged), trust, off,\n"
             "                         diag (change nothing, report every copy pattern)\n"
-            "  -b, --min-bytes=N      leave writes smaller than N bytes alone (default 16384)\n"
+            "  -b, --min-bytes=N      leave writes smaller than N bytes alone (default 65536)\n"
+            "      --file-to-file=HOW clone (default: only where copy_file_range shares\n"
+            "                         blocks: xfs, btrfs, zfs) or always\n"
             "  -s, --stats[=DEST]     print a summary at exit to stderr, or to file DEST\n"
             "  -l, --log=DEST         log decisions per call site to DEST (stderr or a file)\n"
             "  -j, --json             write that log as JSON, one object per line\n"
@@ -128,11 +130,12 @@ static int add_preload(const char *lib)
 
 /* ---- run: options ---- */
 
-enum { OPT_VERSION = 256, OPT_LOG_LEVEL, OPT_BACKTRACE };
+enum { OPT_VERSION = 256, OPT_LOG_LEVEL, OPT_BACKTRACE, OPT_FILE_TO_FILE };
 
 static const struct option run_options[] = {
     { "mode", required_argument, NULL, 'm' },
     { "min-bytes", required_argument, NULL, 'b' },
+    { "file-to-file", required_argument, NULL, OPT_FILE_TO_FILE },
     { "stats", optional_argument, NULL, 's' },
     { "log", required_argument, NULL, 'l' },
     { "json", no_argument, NULL, 'j' },
@@ -185,6 +188,7 @@ static int parse_run_options(int argc, char **argv, int *status)
 {
     static const char *const modes[] = { "safe", "trust", "off", "diag", NULL };
     static const char *const levels[] = { "summary", "decisions", "debug", NULL };
+    static const char *const file_to_file[] = { "clone", "always", NULL };
     const char *bad = NULL;
     int c;
     *status = 2;
@@ -202,6 +206,11 @@ static int parse_run_options(int argc, char **argv, int *status)
             if (!is_size(optarg, ~0ull))
                 bad = "bad --min-bytes '%s' (bytes, or a number with k or m)";
             setenv(ZCOPY_ENV_MIN_BYTES, optarg, 1);
+            break;
+        case OPT_FILE_TO_FILE:
+            if (!one_of(optarg, file_to_file))
+                bad = "bad --file-to-file '%s' (clone or always)";
+            setenv(ZCOPY_ENV_FILE_TO_FILE, optarg, 1);
             break;
         case 's': set_dest(ZCOPY_ENV_STATS, optarg ? optarg : "1"); break;
         case 'l': set_dest(ZCOPY_ENV_LOG, optarg); break;

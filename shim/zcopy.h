@@ -48,6 +48,7 @@ enum zc_log_level { ZC_LOG_SUMMARY, ZC_LOG_DECISIONS, ZC_LOG_DEBUG };
 struct zc_settings {
     enum zc_mode mode;
     size_t min_bytes;
+    bool file_to_file_always;  /* copy_file_range also where it copies blocks */
     char stats_dest[256];  /* "" = no summary, "-" = stderr, else a path */
     char log_dest[256];    /* "" = no decision log, "-" = stderr, else a path */
     bool log_json;
@@ -89,7 +90,9 @@ enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRA
     X(STDIO_BUFFERED, "stdio_buffered", "fwrite smaller than the stream's buffer: stdio keeps it") \
     X(STDIO_STREAM, "stdio_stream", "stream is wide-oriented or also open for reading") \
     X(DEST_DIRECT, "dest_o_direct", "destination is O_DIRECT: a packet pipe or aligned file I/O") \
-    X(DEST_IS_SOURCE, "dest_is_source", "destination file is also a source of the same call")
+    X(DEST_IS_SOURCE, "dest_is_source", "destination file is also a source of the same call") \
+    X(DEST_FS_COPIES, "dest_fs_copies", "file to file where copy_file_range would copy the blocks, not share them") \
+    X(BELOW_CLONE_BYTES, "below_clone_bytes", "file to file under 256 KiB: sharing blocks costs more than copying")
 
 enum zc_skip {
     ZC_SKIP_NONE = 0,

@@ -54,13 +54,14 @@ setup() {
 
 @test "zcopy run sets LD_PRELOAD and a ZCOPY_* variable per option" {
   run "$ZC_CMD" run --mode diag --min-bytes 1m --stats=/tmp/s.%p --log /tmp/l.%p --json \
-    --log-level debug --backtrace 4 -- env
+    --log-level debug --backtrace 4 --file-to-file clone -- env
   [ "$status" -eq 0 ]
   for want in "LD_PRELOAD=$ZC_LIB" ZCOPY_MODE=diag ZCOPY_MIN_BYTES=1m ZCOPY_STATS=/tmp/s.%p \
-    ZCOPY_LOG=/tmp/l.%p ZCOPY_LOG_FORMAT=json ZCOPY_LOG_LEVEL=debug ZCOPY_BACKTRACE=4; do
+    ZCOPY_LOG=/tmp/l.%p ZCOPY_LOG_FORMAT=json ZCOPY_LOG_LEVEL=debug ZCOPY_BACKTRACE=4 \
+    ZCOPY_FILE_TO_FILE=clone; do
     grep -qx -- "$want" <<< "$output" || { echo "missing $want" >&2; false; }
   done
-  [ "$(grep -c '^ZCOPY_' <<< "$output")" -eq 7 ]
+  [ "$(grep -c '^ZCOPY_' <<< "$output")" -eq 8 ]
   # Relative paths become absolute: the program may chdir before it logs.
   cd "$BATS_TEST_TMPDIR"
   run "$ZC_CMD" run --log rel.%p --stats=stats -- sh -c 'cd / && printenv ZCOPY_LOG ZCOPY_STATS'

@@ -2,7 +2,7 @@
 # Debian's `python3 -m http.server`, unmodified, under zcopy.  Its handler
 # copies a file with shutil.copyfileobj: read(64 KiB) into a bytes object,
 # then sendall() of that object, in one thread per connection
-# (ThreadingHTTPServer).  Every chunk of 16 KiB or more becomes a sendfile;
+# (ThreadingHTTPServer).  Every chunk of 64 KiB or more becomes a sendfile;
 # headers and smaller tails stay plain ("skip below_min_bytes").
 # curl downloads; the sha256 of what it received must be the file's.
 
@@ -64,17 +64,18 @@ download_sizes() {
   [ "$(stats_skip "$STATS" below_min_bytes)" -ge 1 ]
 }
 
-@test "python http.server, 16383 bytes (threshold - 1): exact bytes, the body stays plain (below_min_bytes)" {
-  download_sizes 16383
+@test "python http.server, 65535 bytes (threshold - 1): exact bytes, the body stays plain (below_min_bytes)" {
+  download_sizes 65535
   [ "$WANT" -eq 0 ]
   # the header and the body: two plain sends, both below the threshold
   [ "$(stats_skip "$STATS" below_min_bytes)" -ge 2 ]
-  [ "$(stats_bytes "$STATS" passed_through)" -ge 16383 ]
+  [ "$(stats_bytes "$STATS" passed_through)" -ge 65535 ]
 }
 
-@test "python http.server, 16385 bytes (threshold + 1): exact bytes, one sendfile of 16385" {
-  download_sizes 16385
-  grep -qE '^[0-9]+ +sendfile\([0-9]+, [0-9]+, \[0\] => \[16385\], 16385\) += 16385$' "$T/log"
+@test "python http.server, 65537 bytes (threshold + 1): exact bytes, one sendfile of the 64 KiB chunk, the last byte plain" {
+  download_sizes 65537
+  [ "$WANT" -eq 65536 ]
+  grep -qE '^[0-9]+ +sendfile\([0-9]+, [0-9]+, \[0\] => \[65536\], 65536\) += 65536$' "$T/log"
 }
 
 @test "python http.server, 1 MiB + 1: exact bytes, sendfile for the 16 chunks, the last byte plain" {
@@ -93,21 +94,21 @@ download_sizes() {
   start_http HTTP/1.1
   # num_connects: 1 for the first transfer, 0 when the second reused it
   run curl -sS --fail --max-time 60 -w '%{num_connects}\n' \
-    -o "$T/a" "$(url 1048577)" -o "$T/b" "$(url 16385)"
+    -o "$T/a" "$(url 1048577)" -o "$T/b" "$(url 65537)"
   [ "$status" -eq 0 ]
   [ "${lines[0]}" = 1 ]
   [ "${lines[1]}" = 0 ]
   same_sha "$WWW/f1048577" "$T/a"
-  same_sha "$WWW/f16385" "$T/b"
+  same_sha "$WWW/f65537" "$T/b"
   stop_traced_server
-  want=$((1048576 + 16385))
+  want=$((1048576 + 65536))  # the last byte of each file is plain
   expect_fast_bytes "$T/log" sendfile "$want" "strace"
   # both bodies went through one connection: one socket fd for all sendfiles
   [ "$(sed -nE 's/^[0-9]+ +sendfile\(([0-9]+),.*/\1/p' "$T/log" | sort -u | wc -l)" -eq 1 ]
 }
 
 @test "python http.server, 4 curls at once: each gets exact bytes, all by sendfile" {
-  local sizes=(67108864 1048577 67108864 16385) pids=() i want=0
+  local sizes=(67108864 1048577 67108864 65537) pids=() i want=0
   start_http
   for i in 0 1 2 3; do
     curl -sS --fail --max-time 60 -o "$T/par$i" "$(url "${sizes[i]}")" 3>&- &

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Debian's socat, unmodified, under zcopy: `socat -u FILE:src <dest>` reads
 # the file with read() into its transfer buffer and write()s it out.  Its
-# default buffer is 8192 bytes, below the 16 KiB threshold, so nothing is
+# default buffer is 8192 bytes, below the 64 KiB threshold, so nothing is
 # rewritten and the summary says "skip below_min_bytes" for every write;
 # with -b 65536 each full chunk becomes sendfile (TCP), splice (pipe) or
 # copy_file_range (file).  The receiver, an unpreloaded socat, writes what
@@ -51,7 +51,7 @@ to_tcp() {
   done
 }
 
-@test "socat -b 65536, every size to TCP: sendfile for each full chunk and a tail of 16 KiB or more" {
+@test "socat -b 65536, every size to TCP: sendfile for each full chunk and a tail of 64 KiB or more" {
   local s
   for s in $REAL_SIZES; do
     to_tcp "$s" -b 65536
@@ -59,8 +59,8 @@ to_tcp() {
     [ "$(stats_bytes "$STATS" sendfile)" -eq "$(expected_fast "$s" 65536)" ]
   done
   # threshold - 1 stays plain, and the summary says why
-  [ "$(stats_skip "$T/log.16383.stats."* below_min_bytes)" -eq 1 ]
-  grep -qE '^[0-9]+ +sendfile\([0-9]+, [0-9]+, \[0\] => \[16385\], 16385\) += 16385$' "$T/log.16385"
+  [ "$(stats_skip "$T/log.65535.stats."* below_min_bytes)" -eq 1 ]
+  grep -qE '^[0-9]+ +sendfile\([0-9]+, [0-9]+, \[0\] => \[65536\], 65536\) += 65536$' "$T/log.65537"
 }
 
 @test "socat -b 65536, every size to a pipe: splice, exact bytes" {

@@ -24,7 +24,7 @@ setup() {
 }
 
 # Values worth mutating: every keyword, numbers at the edges of the parser.
-DICT=(safe trust off diag 0 1 stderr 16384 16k 1m 1M 0k 1K -1 +5 " 5" "5 " 0x10 1e3 k m
+DICT=(safe trust off diag clone always 0 1 stderr 16384 16k 65536 64k 1m 1M 0k 1K -1 +5 " 5" "5 " 0x10 1e3 k m
   18446744073709551615 18446744073709551616 18014398509481984k 17592186044416m
   99999999999999999999999m text json summary decisions debug 16 17 %p %p%p%p % %% - .)
 
@@ -72,12 +72,12 @@ run_case() {
   touch ../marker
   if [ $((seed % 2)) -eq 0 ]; then
     env -u ZCOPY_MODE -u ZCOPY_MIN_BYTES -u ZCOPY_STATS -u ZCOPY_LOG -u ZCOPY_LOG_FORMAT \
-      -u ZCOPY_LOG_LEVEL -u ZCOPY_BACKTRACE -u ZCOPY_NO_CHILDREN \
+      -u ZCOPY_LOG_LEVEL -u ZCOPY_BACKTRACE -u ZCOPY_NO_CHILDREN -u ZCOPY_FILE_TO_FILE \
       "$@" LD_PRELOAD="${ZC_PRELOAD:-$ZC_LIB}" "${ZC_RUN[@]}" "$PROGS/pipecopy" ../data/src > ../out 2> ../err
     STATUS=$?
   else
     env -u ZCOPY_MODE -u ZCOPY_MIN_BYTES -u ZCOPY_STATS -u ZCOPY_LOG -u ZCOPY_LOG_FORMAT \
-      -u ZCOPY_LOG_LEVEL -u ZCOPY_BACKTRACE -u ZCOPY_NO_CHILDREN \
+      -u ZCOPY_LOG_LEVEL -u ZCOPY_BACKTRACE -u ZCOPY_NO_CHILDREN -u ZCOPY_FILE_TO_FILE \
       "$@" LD_PRELOAD="${ZC_PRELOAD:-$ZC_LIB}" "${ZC_RUN[@]}" "$PROGS/pipecopy" ../data/src 2> ../err | cat > ../out
     STATUS=${PIPESTATUS[0]}
   fi
@@ -126,7 +126,7 @@ cases() {
 # its own value.
 other_case() {
   local seed=$1 v kv mode
-  local vars=(ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_LOG_FORMAT ZCOPY_LOG_LEVEL ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN)
+  local vars=(ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_LOG_FORMAT ZCOPY_LOG_LEVEL ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN ZCOPY_FILE_TO_FILE)
   local set=()
   for ((v = 0; v < ${#vars[@]}; v++)); do
     if [ $(( (seed * 7 + v * 13) % 3 )) -eq 0 ] || [ $v -eq $((seed % ${#vars[@]})) ]; then
@@ -168,7 +168,7 @@ fuzz_cases() {
   [ $failed -eq 0 ]
 }
 
-@test "random ZCOPY_MODE, MIN_BYTES, LOG_FORMAT, LOG_LEVEL, BACKTRACE, NO_CHILDREN: no crash, at most one zcopy: line" {
+@test "random ZCOPY_MODE, MIN_BYTES, LOG_FORMAT, LOG_LEVEL, BACKTRACE, NO_CHILDREN, FILE_TO_FILE: no crash, at most one zcopy: line" {
   cd run
   fuzz_cases 0 "$(cases 200)" other_case
 }

@@ -4,10 +4,11 @@
 PYTHON=/usr/bin/python3  # Debian's, not a pyenv shim earlier in PATH
 NC=/bin/nc.openbsd       # "nc" may be netcat-traditional
 
-# Every program copies these sizes: empty, one byte, ZCOPY_MIN_BYTES (16384)
+# Every program copies these sizes: empty, one byte, ZCOPY_MIN_BYTES (65536)
 # minus and plus one, a little over 1 MiB, and 64 MiB.
-REAL_SIZES="0 1 16383 16385 1048577 67108864"
-MIN_BYTES=16384
+REAL_SIZES="0 1 65535 65537 1048577 67108864"
+MIN_BYTES=65536
+unset ZCOPY_MIN_BYTES  # the default (test_helper/common sets 16 KiB)
 
 fail() {
   echo "$*" >&2
