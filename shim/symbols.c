@@ -66,7 +66,11 @@ __attribute__((constructor)) static void zc_start(void)
     zc_inflight_init();
     zc_settings_load();
     zc_log_init();
-    pthread_atfork(NULL, NULL, zc_after_fork_in_child);
+    /* Without a summary or a log a child has nothing to reset, and the
+     * handler would cost every process of a fork-per-connection server
+     * two page faults (its code, and data its parent never touched). */
+    if (zc_cfg.stats_dest[0] || zc_logging())
+        pthread_atfork(NULL, NULL, zc_after_fork_in_child);
     zc_depth--;
 }
 
