@@ -25,12 +25,6 @@ struct known_inode {
 static ZC_TLS struct known_inode stream_sockets_seen[KNOWN_SOCKETS];  /* value: its domain */
 static ZC_TLS struct known_inode filesystems_seen[KNOWN_FILES];       /* value: FS_* flags */
 
-/* What a file's filesystem is known to do (fs_flags). */
-#define FS_KNOWN 1   /* so that a filesystem with neither flag is cached too */
-#define FS_REAL 2    /* its page cache holds what read() returned */
-#define FS_CLONES 4  /* copy_file_range shares blocks instead of copying them */
-static int fs_flags(int fd, const struct stat *st);
-
 static struct known_inode *entry_for(struct known_inode *cache, unsigned entries, const struct stat *st)
 {
     return &cache[(st->st_ino ^ st->st_dev) % entries];
@@ -39,6 +33,60 @@ static struct known_inode *entry_for(struct known_inode *cache, unsigned entries
 static bool known(const struct known_inode *k, const struct stat *st)
 {
     return k->ino == st->st_ino && k->dev == st->st_dev && k->ino;
+}
+
+/* What a file's filesystem is known to do (fs_flags). */
+#define FS_REAL 1    /* its page cache holds what read() returned */
+#define FS_CLONES 2  /* copy_file_range shares blocks instead of copying them */
+
+/* Filesystems whose page cache holds exactly what read() returned.  An
+ * allow-list: procfs, sysfs, debugfs, FUSE and friends generate or may
+ * generate content per read, so they stay on the plain path. */
+static bool real_filesystem(long type)
+{
+    switch ((unsigned long)type) {
+    case EXT4_SUPER_MAGIC:       /* also ext2, ext3 */
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:  /* containers */
+    case F2FS_SUPER_MAGIC:
+    case 0x2fc12fc1:             /* zfs */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Where copy_file_range within one filesystem shares the blocks (reflink)
+ * rather than copying them: elsewhere it copies them as write() would,
+ * after the read the program still makes.  xfs has reflink on by default
+ * since xfsprogs 5.1 (2019). */
+static bool cloning_filesystem(long type)
+{
+    switch ((unsigned long)type) {
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case 0x2fc12fc1:  /* zfs 2.2 and later: block cloning */
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* FS_* flags for the file fstat described as ST; 0 when fstatfs fails. */
+static int fs_flags(int fd, const struct stat *st)
+{
+    struct known_inode *seen = entry_for(filesystems_seen, KNOWN_FILES, st);
+    if (!known(seen, st)) {
+        struct statfs sfs;
+        if (fstatfs(fd, &sfs) < 0)
+            return 0;
+        int flags = (real_filesystem(sfs.f_type) ? FS_REAL : 0) | (cloning_filesystem(sfs.f_type) ? FS_CLONES : 0);
+        *seen = (struct known_inode){ st->st_dev, st->st_ino, flags };
+    }
+    return seen->value;
 }
 
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
@@ -97,57 +145,6 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
     if (S_ISCHR(st.st_mode))
         return ZC_SKIP_DEST_CHAR_DEVICE;
     return ZC_SKIP_DEST_OTHER;
-}
-
-/* Filesystems whose page cache holds exactly what read() returned.  An
- * allow-list: procfs, sysfs, debugfs, FUSE and friends generate or may
- * generate content per read, so they stay on the plain path. */
-static bool real_filesystem(long type)
-{
-    switch ((unsigned long)type) {
-    case EXT4_SUPER_MAGIC:       /* also ext2, ext3 */
-    case XFS_SUPER_MAGIC:
-    case BTRFS_SUPER_MAGIC:
-    case TMPFS_MAGIC:
-    case RAMFS_MAGIC:
-    case OVERLAYFS_SUPER_MAGIC:  /* containers */
-    case F2FS_SUPER_MAGIC:
-    case 0x2fc12fc1:             /* zfs */
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* Where copy_file_range within one filesystem shares the blocks (reflink)
- * rather than copying them: elsewhere it copies them as write() would,
- * after the read the program still makes.  xfs has reflink on by default
- * since xfsprogs 5.1 (2019). */
-static bool cloning_filesystem(long type)
-{
-    switch ((unsigned long)type) {
-    case XFS_SUPER_MAGIC:
-    case BTRFS_SUPER_MAGIC:
-    case 0x2fc12fc1:  /* zfs 2.2 and later: block cloning */
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* FS_* flags for the file fstat described as ST; 0 when fstatfs fails. */
-static int fs_flags(int fd, const struct stat *st)
-{
-    struct known_inode *seen = entry_for(filesystems_seen, KNOWN_FILES, st);
-    if (!known(seen, st)) {
-        struct statfs sfs;
-        if (fstatfs(fd, &sfs) < 0)
-            return 0;
-        int flags = FS_KNOWN | (real_filesystem(sfs.f_type) ? FS_REAL : 0) |
-                    (cloning_filesystem(sfs.f_type) ? FS_CLONES : 0);
-        *seen = (struct known_inode){ st->st_dev, st->st_ino, flags };
-    }
-    return seen->value;
 }
 
 bool zc_is_trackable_file(int fd, struct stat *st)
