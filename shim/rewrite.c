@@ -135,7 +135,7 @@ static enum zc_skip check_sources(struct plan *plan, const struct zc_dest *dest)
 /* File to file: copy_file_range pays only where it shares the blocks.
  * Where it copies them (ext4, tmpfs, or two filesystems) the program's
  * read still happens, so the copy is made as often as with write(), and
- * was 10-40% slower on ext4; sharing blocks has a cost per call, which
+ * was 7-40% slower on ext4; sharing blocks has a cost per call, which
  * exceeded a write's copy below 128 KiB on xfs (README, "File to file").
  * zc_classify_dest has already refused a destination filesystem that
  * cannot share blocks. */
