@@ -276,6 +276,20 @@ static bool any_in_flight(void)
     return __atomic_load_n(&__atomic_load_n(&table, __ATOMIC_ACQUIRE)->live, __ATOMIC_RELAXED) != 0;
 }
 
+/* What the destination fd still holds (FIONREAD on a pipe, SIOCOUTQ on a
+ * socket; 0 when the kernel will not say), or -1 when the fd no longer
+ * names the destination: closed, reused, or another process's number. */
+static long fd_queue(const struct inflight *s)
+{
+    struct stat st;
+    int n = 0;
+    if (fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
+        return -1;
+    if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
+        return 0;
+    return n > 0 ? n : 0;
+}
+
 /* The program is about to close (or dup2 over) fds FIRST..LAST.  Nothing
  * can ask a pipe's queue once its fd is gone (pipes have no sock_diag), so
  * a noted pipe that still holds unread bytes is stamped here: from then on
@@ -293,10 +307,7 @@ void zc_inflight_fds_closing(unsigned first, unsigned last)
             continue;
         if (!__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             continue;
-        struct stat st;
-        int unread = 0;
-        if (fstat(s->dst_fd, &st) == 0 && st.st_ino == s->dst_ino && st.st_dev == s->dst_dev &&
-            ioctl(s->dst_fd, FIONREAD, &unread) == 0 && unread > 0)
+        if (fd_queue(s) > 0)
             s->pipe_closed_ns = now_ns();
         __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
     }
@@ -311,13 +322,9 @@ static long queued_bytes(const struct inflight *s, pid_t me)
         return unread;
     /* A pipe, a unix socket, or TCP without sock_diag: ask the fd, while it
      * is still the one we sent to. */
-    struct stat st;
-    int n = 0;
-    if (fstat(s->dst_fd, &st) == 0 && st.st_ino == s->dst_ino && st.st_dev == s->dst_dev) {
-        if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
-            return 0;
-        return n > 0 ? n : 0;
-    }
+    unread = fd_queue(s);
+    if (unread >= 0)
+        return unread;
     /* The fd is closed, reused or not this process's.  A unix socket's
      * peer is found by inode; a pipe closed with bytes unread is given a
      * second from its close (README). */
