@@ -9,6 +9,20 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH), which the kernel first
+ * checks for an empty path: the fstat syscall measured 50 ns (12%) less a
+ * call here.  Only where the kernel's struct stat is glibc's: x86_64. */
+int zc_fstat(int fd, struct stat *st)
+{
+#if defined(__x86_64__) && defined(__LP64__) && defined(SYS_fstat)
+    return (int)syscall(SYS_fstat, fd, st);
+#else
+    return fstat(fd, st);
+#endif
+}
 
 /* Destinations where an in-kernel transfer writes exactly what write()
  * would (DESIGN.md rule 4). */
@@ -92,7 +106,7 @@ static int fs_flags(int fd, const struct stat *st)
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0)
+    if (zc_fstat(fd, &st) < 0)
         return ZC_SKIP_DEST_OTHER;  /* the plain call reports the errno */
     dest->inet = false;
     dest->dev = st.st_dev;
@@ -150,12 +164,12 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
 bool zc_is_trackable_file(int fd, struct stat *st)
 {
     /* st_size 0 with data returned means a synthetic file (procfs). */
-    return fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_size > 0;
+    return zc_fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_size > 0;
 }
 
 enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st)
 {
-    if (fstat(fd, st) < 0 || st->st_dev != dev || st->st_ino != ino || !S_ISREG(st->st_mode))
+    if (zc_fstat(fd, st) < 0 || st->st_dev != dev || st->st_ino != ino || !S_ISREG(st->st_mode))
         return ZC_SKIP_SOURCE_GONE;
     return fs_flags(fd, st) & FS_REAL ? ZC_SKIP_NONE : ZC_SKIP_SOURCE_SYNTHETIC;
 }

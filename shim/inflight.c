@@ -283,7 +283,7 @@ static long fd_queue(const struct inflight *s)
 {
     struct stat st;
     int n = 0;
-    if (fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
+    if (zc_fstat(s->dst_fd, &st) < 0 || st.st_ino != s->dst_ino || st.st_dev != s->dst_dev)
         return -1;
     if (ioctl(s->dst_fd, s->dst_is_pipe ? FIONREAD : SIOCOUTQ, &n) < 0)
         return 0;
@@ -373,7 +373,7 @@ void zc_inflight_settle_fd(int fd)
         return;
     int saved_errno = errno;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    if (zc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         settle(st.st_dev, st.st_ino);
     else if (known)
         __atomic_or_fetch(&not_a_file[fd / 64], 1ull << (fd % 64), __ATOMIC_RELAXED);

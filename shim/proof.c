@@ -150,7 +150,7 @@ enum zc_skip zc_prove_unchanged(int fd, const struct stat *st, off_t off, const 
 void zc_proof_forget_file(int fd)
 {
     struct stat st;
-    if (window.base && fstat(fd, &st) == 0 && st.st_dev == window.dev && st.st_ino == window.ino &&
+    if (window.base && zc_fstat(fd, &st) == 0 && st.st_dev == window.dev && st.st_ino == window.ino &&
         st.st_nlink == 0)
         window_drop();
 }

@@ -144,6 +144,8 @@ struct zc_dest {
     bool inet;  /* TCP: corked while one call becomes several sends */
 };
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest);
+/* fstat(2) itself, for zcopy's own checks (three a rewritten write). */
+int zc_fstat(int fd, struct stat *st);
 /* A source fd still names the remembered file, on a real filesystem. */
 enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st);
 /* Worth remembering a read from: a non-empty regular file. */
