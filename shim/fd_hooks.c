@@ -121,15 +121,26 @@ static void fds_releasing(unsigned first, unsigned last)
     errno = saved_errno;
 }
 
+/* Whether zcopy may hold anything about fd.  Each test only reads: the
+ * accepting process of a fork-per-connection server closes each connection
+ * just after forking, and a store there (zc_depth, errno) would copy a page
+ * the child still shares, on every connection. */
+static bool may_know_fd(int fd)
+{
+    return zc_track_knows_fd(fd) || zc_logging() || zc_inflight_may_know_fd(fd);
+}
+
 EXPORT int close(int fd)
 {
     if (!zc_ready())
         return (int)syscall(SYS_close, fd);
     if (zc_active() && !zc_depth && fd >= 0) {
-        zc_depth++;
-        zc_proof_forget_file(fd);
-        fds_releasing((unsigned)fd, (unsigned)fd);
-        zc_depth--;
+        zc_proof_forget_file(fd);  /* stores only if it drops its mapping */
+        if (may_know_fd(fd)) {
+            zc_depth++;
+            fds_releasing((unsigned)fd, (unsigned)fd);
+            zc_depth--;
+        }
     }
     return real_close(fd);
 }

@@ -87,6 +87,7 @@ void zc_inflight_init(void)
  * popen stream) and reused by an unseen open could skip a wait: rare. */
 #define KNOWN_FDS 1024
 static uint64_t not_a_file[KNOWN_FDS / 64];
+static ZC_TLS int last_non_file = -1;  /* this thread's last fstat that said so */
 
 void zc_inflight_fd_changed(unsigned first, unsigned last)
 {
@@ -276,6 +277,27 @@ static bool any_in_flight(void)
     return __atomic_load_n(&__atomic_load_n(&table, __ATOMIC_ACQUIRE)->live, __ATOMIC_RELAXED) != 0;
 }
 
+/* A noted pipe that fd may still be the sending end of, unstamped. */
+static bool pipe_entry_for(const struct inflight *s, unsigned first, unsigned last)
+{
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->dst_is_pipe &&
+           (unsigned)s->dst_fd >= first && (unsigned)s->dst_fd <= last && !s->pipe_closed_ns;
+}
+
+/* Whether closing fd has anything to stamp or clear here; reads only. */
+bool zc_inflight_may_know_fd(int fd)
+{
+    if (fd < KNOWN_FDS && (__atomic_load_n(&not_a_file[fd / 64], __ATOMIC_RELAXED) & (1ull << (fd % 64))))
+        return true;
+    if (!any_in_flight())
+        return false;
+    struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < INFLIGHT_SLOTS; i++)
+        if (pipe_entry_for(&t->slots[i], (unsigned)fd, (unsigned)fd))
+            return true;
+    return false;
+}
+
 /* What the destination fd still holds (FIONREAD on a pipe, SIOCOUTQ on a
  * socket; 0 when the kernel will not say), or -1 when the fd no longer
  * names the destination: closed, reused, or another process's number. */
@@ -302,8 +324,7 @@ void zc_inflight_fds_closing(unsigned first, unsigned last)
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
         int state = SLOT_USED;
-        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_USED || !s->dst_is_pipe ||
-            (unsigned)s->dst_fd < first || (unsigned)s->dst_fd > last || s->pipe_closed_ns)
+        if (!pipe_entry_for(s, first, last))
             continue;
         if (!__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             continue;
@@ -373,10 +394,15 @@ void zc_inflight_settle_fd(int fd)
         return;
     int saved_errno = errno;
     struct stat st;
-    if (zc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    if (zc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         settle(st.st_dev, st.st_ino);
-    else if (known)
+    } else if (known && last_non_file == fd) {
         __atomic_or_fetch(&not_a_file[fd / 64], 1ull << (fd % 64), __ATOMIC_RELAXED);
+    } else {
+        /* The bit only from the second write on: a process forked to
+         * write once would copy the bitmap's page to save nothing. */
+        last_non_file = fd;
+    }
     errno = saved_errno;
 }
 

@@ -146,11 +146,15 @@ enum zc_skip zc_prove_unchanged(int fd, const struct stat *st, off_t off, const 
 
 /* Called before the program closes fd.  A server closes the file after
  * every response and sends it again at the next request, so the window
- * stays; but a file already deleted must not be kept alive by us. */
+ * stays; but a file already deleted must not be kept alive by us.  Stores
+ * nothing unless it drops the window (see close in fd_hooks.c). */
 void zc_proof_forget_file(int fd)
 {
     struct stat st;
     if (window.base && zc_fstat(fd, &st) == 0 && st.st_dev == window.dev && st.st_ino == window.ino &&
-        st.st_nlink == 0)
+        st.st_nlink == 0) {
+        zc_depth++;  /* the munmap is ours, not the program's */
         window_drop();
+        zc_depth--;
+    }
 }

@@ -96,15 +96,26 @@ void zc_track_forget_range(const void *buf, size_t len)
     }
 }
 
+static bool read_slot_of(const struct track_slot *s, unsigned first, unsigned last)
+{
+    unsigned fd = (unsigned)__atomic_load_n(&s->fd, __ATOMIC_RELAXED);
+    return __atomic_load_n(&s->len, __ATOMIC_RELAXED) && fd >= first && fd <= last;
+}
+
 /* Mappings outlive their fd, so only reads are forgotten here. */
 void zc_track_forget_fds(unsigned first, unsigned last)
 {
-    for (int i = 0; i < READ_SLOTS; i++) {
-        struct track_slot *s = &slots[i];
-        unsigned fd = (unsigned)__atomic_load_n(&s->fd, __ATOMIC_RELAXED);
-        if (__atomic_load_n(&s->len, __ATOMIC_RELAXED) && fd >= first && fd <= last)
-            slot_clear(s);
-    }
+    for (int i = 0; i < READ_SLOTS; i++)
+        if (read_slot_of(&slots[i], first, last))
+            slot_clear(&slots[i]);
+}
+
+bool zc_track_knows_fd(int fd)
+{
+    for (int i = 0; fd >= 0 && i < READ_SLOTS; i++)
+        if (read_slot_of(&slots[i], (unsigned)fd, (unsigned)fd))
+            return true;
+    return false;
 }
 
 void zc_track_forget_fd(int fd)
@@ -228,10 +239,17 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
 {
     if (got <= 0 || !zc_active() || zc_depth)
         return;
+    /* A small read (a request line) costs no syscall, and stores nothing
+     * outside the slots: a process forked per connection would copy the
+     * page of zc_depth and errno for it. */
+    if ((size_t)got < zc_track_floor()) {
+        zc_track_forget_range(buf, (size_t)got);
+        return;
+    }
     zc_depth++;
     int saved_errno = errno;
     struct stat st;
-    if ((size_t)got < zc_track_floor() || !zc_is_trackable_file(fd, &st)) {
+    if (!zc_is_trackable_file(fd, &st)) {
         zc_track_forget_range(buf, (size_t)got);
     } else {
         if (file_off < 0) {

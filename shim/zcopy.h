@@ -174,6 +174,7 @@ void zc_track_protect(const void *addr, size_t len);
 void zc_note_protect(const void *addr, size_t len, int prot);
 void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void zc_track_forget_range(const void *buf, size_t len);
+bool zc_track_knows_fd(int fd);  /* a remembered read from fd */
 void zc_track_forget_fd(int fd);
 void zc_track_forget_fds(unsigned first, unsigned last);
 void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit);
@@ -204,6 +205,7 @@ void zc_inflight_settle_fd(int fd);
 void zc_inflight_settle_path(const char *path);
 void zc_inflight_fd_changed(unsigned first, unsigned last);
 void zc_inflight_fds_closing(unsigned first, unsigned last);  /* before a close or dup2 over them */
+bool zc_inflight_may_know_fd(int fd);
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {

@@ -10,7 +10,7 @@
 setup_file() {
   load test_helper/common
   make -s -C "$ZC_ROOT" shim/libzcopy.so tests/progs/badfd tests/progs/offsets \
-    tests/progs/nosignal tests/progs/threads tests/progs/forkcopy \
+    tests/progs/nosignal tests/progs/threads tests/progs/forkcopy tests/progs/forkclose \
     tests/progs/sigalrm tests/progs/closeall tests/progs/ctor_main
 }
 
@@ -280,6 +280,28 @@ field_of() {
 # Under strace and valgrind together, 5000 signals a second take longer
 # than the timeout: make check-valgrind leaves this one out.
 # bats test_tags=slow-under-valgrind
+# A fork-per-connection server closes each connection in its accepting
+# process right after the fork: a store zcopy made there would copy a page
+# the child still shares (2 µs a connection here).  forkclose counts the
+# page faults of that close, after a rewrite that leaves bytes in flight.
+@test "the accepting process closes a connection right after forking: zcopy copies no page there, in either mode" {
+  make_file src 100000
+  run "$PROGS/forkclose" src
+  [ "$status" -eq 0 ]
+  plain=$output
+  grep -qx 'close faults [0-9]*' <<<"$plain"
+  for mode in safe trust; do
+    export ZCOPY_MODE=$mode
+    run with_zcopy "$PROGS/forkclose" src
+    [ "$status" -eq 0 ]
+    same_text "$plain" "$output"
+  done
+  unset ZCOPY_MODE
+  run env ZCOPY_MODE=trust strace -f -qq -E LD_PRELOAD="$ZC_PRELOAD" -e trace=sendfile -o trace "$PROGS/forkclose" src
+  [ "$status" -eq 0 ]
+  [ "$(fast_bytes trace sendfile)" -eq 65536 ]
+}
+
 @test "a SIGALRM handler writing one byte every 200us while the main loop copies 64 MiB to a pipe" {
   make_file src 67108864
   run to_pipe zc timeout 60 env LD_PRELOAD="$ZC_PRELOAD" "${ZC_RUN[@]}" "$PROGS/sigalrm" small src ticks 200

@@ -259,13 +259,15 @@ setup() {
 # still holds the pages: TCP is found by its addresses, a unix socket's peer
 # by its inode (unix_diag); a pipe cannot be asked once its fd is gone, so
 # one closed with bytes unread counts as drained a second after the close.
-@test "the destination is dup2'd over (-Y), then the source overwritten (-A), receiver not reading yet: old bytes" {
+@test "the destination is dup2'd over (-Y) or closed (-C), then the source overwritten (-A), receiver not reading yet: old bytes" {
   head -c 65536 "$T/src" > "$T/small"
-  for dest in tcp unix pipe; do
-    cp "$T/small" "$T/b"
-    traced "$T/log" "$PROGS/copyloop" -d "$dest" -Y -Z 300000 -A "$T/b" "$T/zc"
-    differ "$T/b" "$T/small"
-    cmp "$T/zc" "$T/small" || fail "$dest: the receiver got the overwritten bytes"
-    expect_fast 'sendfile|splice' 65536
+  for how in -Y -C; do
+    for dest in tcp unix pipe; do
+      cp "$T/small" "$T/b"
+      traced "$T/log" "$PROGS/copyloop" -d "$dest" "$how" -Z 300000 -A "$T/b" "$T/zc"
+      differ "$T/b" "$T/small"
+      cmp "$T/zc" "$T/small" || fail "$dest, $how: the receiver got the overwritten bytes"
+      expect_fast 'sendfile|splice' 65536
+    done
   done
 }

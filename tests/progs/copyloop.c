@@ -62,6 +62,7 @@ static struct {
 	int after;              /* -A */
 	int fork_copy;          /* -X */
 	int null_dest;          /* -Y */
+	int close_dest;         /* -C */
 } opt = { .dst = D_FILE, .rd = R_READ, .wr = W_WRITE, .chunk = 65536 };
 
 static int src_fd = -1, dst_fd = -1, rewrite_fd = -1;
@@ -100,7 +101,8 @@ static void usage(const char *why)
 		"             be in the pipe or socket: the receiver must get the old ones)\n"
 		"  -X         the copy runs in a forked child; this process waits for it, then\n"
 		"             goes on (-A: the parent overwrites what its child sent)\n"
-		"  -Y         after the copy, dup2 /dev/null over the destination fd (before -A)\n");
+		"  -Y         after the copy, dup2 /dev/null over the destination fd (before -A)\n"
+		"  -C         after the copy, close() the destination fd (before -A)\n");
 	exit(2);
 }
 
@@ -530,7 +532,7 @@ static void copy_loop(char **bufs)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAXY")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAXYC")) != -1) {
 		switch (c) {
 		case 'd': opt.dst = pick(optarg, dst_names, 7, "bad -d"); break;
 		case 'r': opt.rd = pick(optarg, rd_names, 3, "bad -r"); break;
@@ -558,6 +560,7 @@ int main(int argc, char **argv)
 		case 'A': opt.after = 1; break;
 		case 'X': opt.fork_copy = 1; break;
 		case 'Y': opt.null_dest = 1; break;
+		case 'C': opt.close_dest = 1; break;
 		default: usage(NULL);
 		}
 	}
@@ -638,6 +641,11 @@ int main(int argc, char **argv)
 			die("dup2 /dev/null");
 		close(null);
 	}
+	if (opt.close_dest) {
+		if (close(dst_fd) < 0)
+			die("close");
+		dst_fd = -1;
+	}
 	if (opt.after)
 		overwrite_source(src, bufs[0]);
 	if (opt.offsets)
@@ -652,7 +660,7 @@ int main(int argc, char **argv)
 		fclose(reopened);
 	else
 		close(src_fd);
-	if (dst_fd != STDOUT_FILENO && close(dst_fd) < 0)
+	if (dst_fd >= 0 && dst_fd != STDOUT_FILENO && close(dst_fd) < 0)
 		die("close");
 	if (child > 0) {
 		int st;
