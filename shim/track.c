@@ -27,6 +27,7 @@ struct track_slot {
     off_t file_off;
     uint64_t stamp; /* newer reads win over older ones for the same bytes */
     uint8_t origin; /* enum zc_origin */
+    uint8_t looked_up; /* a write has found it: the first to give way */
 };
 
 static struct track_slot slots[TRACK_SLOTS];
@@ -137,14 +138,31 @@ static void slot_fill(struct track_slot *s, unsigned seq, const void *buf, size_
     s->file_off = file_off;
     s->stamp = stamp;
     s->origin = (uint8_t)origin;
+    s->looked_up = 0;
     slot_release(s, seq);
+}
+
+/* The ring's next slot, unless it holds a read no write has found yet: a
+ * thread may hold a chunk it read for long (waiting for a lock, or for
+ * Python's GIL) while other threads read on.  Then the next slot that is
+ * empty or was found by a write, a few at most (a program that reads and
+ * never writes would scan them all); else the ring's own. */
+#define READ_LOOKAHEAD 8
+static struct track_slot *read_slot_for(uint64_t stamp)
+{
+    for (unsigned i = 0; i < READ_LOOKAHEAD; i++) {
+        struct track_slot *s = &slots[(stamp + i) % READ_SLOTS];
+        if (!__atomic_load_n(&s->len, __ATOMIC_RELAXED) || __atomic_load_n(&s->looked_up, __ATOMIC_RELAXED))
+            return s;
+    }
+    return &slots[stamp % READ_SLOTS];
 }
 
 void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
 {
     zc_track_forget_range(buf, len);
     uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
-    struct track_slot *s = &slots[stamp % READ_SLOTS];
+    struct track_slot *s = read_slot_for(stamp);
     unsigned seq;
     if (!slot_claim(s, &seq))
         return;  /* another thread is writing this slot: forget this read */
@@ -202,12 +220,15 @@ void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
 {
     uintptr_t a = (uintptr_t)p, next = a + n;
     struct track_slot best = { 0 }, copy;
+    int best_i = 0;
     for (int i = 0; i < TRACK_SLOTS; i++) {
         if (!slot_read(&slots[i], &copy))
             continue;
         if (a >= copy.start && a < copy.start + copy.len) {
-            if (copy.stamp > best.stamp)
+            if (copy.stamp > best.stamp) {
                 best = copy;
+                best_i = i;
+            }
         } else if (copy.start > a && copy.start < next) {
             next = copy.start;
         }
@@ -216,6 +237,10 @@ void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
         *hit = (struct zc_hit){ .fd = -1, .len = next - a };
         return;
     }
+    /* Unlocked: if the slot was refilled meanwhile, that read only gives
+     * way sooner (a missed rewrite at worst). */
+    if (!__atomic_load_n(&slots[best_i].looked_up, __ATOMIC_RELAXED))
+        __atomic_store_n(&slots[best_i].looked_up, 1, __ATOMIC_RELAXED);
     size_t avail = best.start + best.len - a;
     hit->fd = best.fd;
     hit->dev = best.dev;

@@ -221,6 +221,20 @@ fifo_run() {
   at_least "splice bytes" "$(fast_bytes trace splice)" 1
 }
 
+# Python's http.server: a handler thread that has read a chunk waits for
+# the GIL while the others read on (a CI run once missed one such chunk).
+@test "a chunk held in its buffer while another thread reads and writes 100 more: still spliced" {
+  make_file src $((4 * 65536))
+  fifo_run out -- with_zcopy "$PROGS/threads" wait src out.fifo
+  cmp src out
+
+  fifo_run tr -- traced trace "$PROGS/threads" wait src tr.fifo
+  cmp src tr
+  # Every chunk, the held one first: its splice starts at offset 0.
+  [ "$(fast_bytes trace splice)" -eq $((4 * 65536)) ]
+  grep -Eq 'splice\([0-9]+, \[0\], ' trace || { cat trace >&2; false; }
+}
+
 # ----------------------------------------------------------------- fork ----
 
 @test "fork in the middle of a file-to-file copy: the whole file, once" {

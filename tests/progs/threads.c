@@ -6,7 +6,12 @@
  * a worker pool: one thread read()s each 64 KiB chunk into one of four
  * buffers and queues it; another thread write()s it to DST and hands the
  * buffer back.  The read and the write of one chunk happen in different
- * threads. */
+ * threads.
+ *   threads wait SRC DST
+ * the main thread reads the first chunk of SRC and holds it while another
+ * thread reads SRC through its own fd and writes it to /dev/null, 100
+ * chunks (a server thread waiting for a lock, or Python's GIL, while the
+ * others serve); then it writes that chunk to DST, and the rest of SRC. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -120,6 +125,50 @@ static void *writer(void *arg)
 	}
 }
 
+/* ---- one chunk held while another thread copies ---- */
+
+static void *copy_to_null(void *arg)
+{
+	char *buf = malloc(CHUNK);
+	int in = open_or_die(arg, O_RDONLY), out = open_or_die("/dev/null", O_WRONLY);
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = read(in, buf, CHUNK);
+		if (n < 0) {
+			perror("threads: read");
+			exit(1);
+		}
+		if (n == 0)
+			lseek(in, 0, SEEK_SET);
+		else
+			write_all(out, buf, n);
+	}
+	close(out);
+	close(in);
+	free(buf);
+	return NULL;
+}
+
+static int held_chunk_then_rest(const char *src, const char *dst)
+{
+	char *buf = malloc(CHUNK);
+	int in = open_or_die(src, O_RDONLY), out = open_or_die(dst, O_WRONLY);
+	pthread_t other;
+	ssize_t n = read(in, buf, CHUNK);
+	pthread_create(&other, NULL, copy_to_null, (void *)src);
+	pthread_join(other, NULL);
+	do {
+		if (n < 0) {
+			perror("threads: read");
+			exit(1);
+		}
+		write_all(out, buf, n);
+	} while ((n = read(in, buf, CHUNK)) != 0);
+	close(out);
+	close(in);
+	free(buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t a, b;
@@ -135,8 +184,10 @@ int main(int argc, char **argv)
 		out_fd = open_or_die(argv[3], O_WRONLY);
 		pthread_create(&a, NULL, reader, NULL);
 		pthread_create(&b, NULL, writer, NULL);
+	} else if (argc == 4 && strcmp(argv[1], "wait") == 0) {
+		return held_chunk_then_rest(argv[2], argv[3]);
 	} else {
-		fprintf(stderr, "usage: threads own SRC1 DST1 SRC2 DST2 | handoff SRC DST\n");
+		fprintf(stderr, "usage: threads own SRC1 DST1 SRC2 DST2 | handoff SRC DST | wait SRC DST\n");
 		return 2;
 	}
 	pthread_join(a, NULL);
