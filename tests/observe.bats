@@ -279,21 +279,6 @@ fifo_run() {
   at_least "splice bytes" "$(fast_bytes trace splice)" $((8 * 65536))
 }
 
-# -------------------------------------------------------------- signals ----
-# The timer fires every 200us rather than every 1 ms: a rewritten 64 MiB copy
-# can take only a few milliseconds, and the point is that many ticks land
-# while the main loop is inside a hook.  `timeout 60` turns a deadlock into
-# a failure.
-
-# field_of NAME OUTPUT: a count from sigalrm's "ticks=N copies=N failed=0"
-# line (empty if the line is missing or the handler saw a failure).
-field_of() {
-  sed -n "s/^ticks=\([0-9]*\) copies=\([0-9]*\) failed=0\$/\\$1/p" <<<"$2"
-}
-
-# Under strace and valgrind together, 5000 signals a second take longer
-# than the timeout: make check-valgrind leaves this one out.
-# bats test_tags=slow-under-valgrind
 # A fork-per-connection server closes each connection in its accepting
 # process right after the fork: a store zcopy made there would copy a page
 # the child still shares (2 µs a connection here).  forkclose counts the
@@ -316,6 +301,21 @@ field_of() {
   [ "$(fast_bytes trace sendfile)" -eq 65536 ]
 }
 
+# -------------------------------------------------------------- signals ----
+# The timer fires every 200us rather than every 1 ms: a rewritten 64 MiB copy
+# can take only a few milliseconds, and the point is that many ticks land
+# while the main loop is inside a hook.  `timeout 60` turns a deadlock into
+# a failure.
+
+# field_of NAME OUTPUT: a count from sigalrm's "ticks=N copies=N failed=0"
+# line (empty if the line is missing or the handler saw a failure).
+field_of() {
+  sed -n "s/^ticks=\([0-9]*\) copies=\([0-9]*\) failed=0\$/\\$1/p" <<<"$2"
+}
+
+# Under strace and valgrind together, 5000 signals a second take longer
+# than the timeout: make check-valgrind leaves this one out.
+# bats test_tags=slow-under-valgrind
 @test "a SIGALRM handler writing one byte every 200us while the main loop copies 64 MiB to a pipe" {
   make_file src 67108864
   run to_pipe zc timeout 60 env LD_PRELOAD="$ZC_PRELOAD" "${ZC_RUN[@]}" "$PROGS/sigalrm" small src ticks 200
