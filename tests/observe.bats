@@ -283,6 +283,7 @@ fifo_run() {
 # process right after the fork: a store zcopy made there would copy a page
 # the child still shares (2 µs a connection here).  forkclose counts the
 # page faults of that close, after a rewrite that leaves bytes in flight.
+# bats test_tags=counts-page-faults
 @test "the accepting process closes a connection right after forking: zcopy copies no page there, in either mode" {
   make_file src 100000
   run "$PROGS/forkclose" src
