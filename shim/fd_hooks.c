@@ -121,10 +121,11 @@ static void fds_releasing(unsigned first, unsigned last)
     errno = saved_errno;
 }
 
-/* Whether zcopy may hold anything about fd.  Each test only reads: the
- * accepting process of a fork-per-connection server closes each connection
- * just after forking, and a store there (zc_depth, errno) would copy a page
- * the child still shares, on every connection. */
+/* Whether fds_releasing would find anything to do for fd: one test per
+ * step above, so a step added there needs its test here.  Each test only
+ * reads: the accepting process of a fork-per-connection server closes each
+ * connection just after forking, and a store there (zc_depth, errno) would
+ * copy a page the child still shares, on every connection. */
 static bool may_know_fd(int fd)
 {
     return zc_track_knows_fd(fd) || zc_logging() || zc_inflight_may_know_fd(fd);
