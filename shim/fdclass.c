@@ -113,7 +113,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
     dest->ino = st.st_ino;
     struct known_inode *seen = entry_for(stream_sockets_seen, KNOWN_SOCKETS, &st);
     if (S_ISSOCK(st.st_mode) && known(seen, &st)) {
-        /* A socket is always open read-write; type and domain are fixed. */
+        /* A socket's type and domain never change. */
         dest->kind = ZC_DEST_SOCKET;
         dest->domain = seen->value;
         dest->inet = dest->domain != AF_UNIX;
@@ -123,13 +123,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
      * (rewrite.c, file_to_file_pays): known here, a syscall sooner. */
     if (S_ISREG(st.st_mode) && !zc_cfg.file_to_file_always && !(fs_flags(fd, &st) & FS_CLONES))
         return ZC_SKIP_DEST_FS_COPIES;
-    int fl = real_fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
-        return ZC_SKIP_DEST_OTHER;
-    /* A packet pipe cuts write() into PIPE_BUF packets, splice does not;
-     * an O_DIRECT file rejects unaligned writes that copy_file_range takes. */
-    if (fl & O_DIRECT)
-        return ZC_SKIP_DEST_DIRECT;
+    /* A socket is always open read-write, and never O_DIRECT: no fcntl. */
     if (S_ISSOCK(st.st_mode)) {
         int type = 0, domain = 0;
         socklen_t len = sizeof type;
@@ -146,6 +140,13 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         *seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
         return ZC_SKIP_NONE;
     }
+    int fl = real_fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+        return ZC_SKIP_DEST_OTHER;
+    /* A packet pipe cuts write() into PIPE_BUF packets, splice does not;
+     * an O_DIRECT file rejects unaligned writes that copy_file_range takes. */
+    if (fl & O_DIRECT)
+        return ZC_SKIP_DEST_DIRECT;
     if (S_ISFIFO(st.st_mode)) {
         dest->kind = ZC_DEST_PIPE;
         return ZC_SKIP_NONE;

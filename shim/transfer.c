@@ -119,13 +119,14 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
 }
 
 static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
-                               off_t *dst_off, int send_flags, bool *fell_back)
+                               off_t *dst_off, int send_flags, int head_flags, bool *fell_back)
 {
     size_t total = 0;
     for (int i = 0; i < npieces; i++) {
         const struct zc_piece *piece = &pieces[i];
-        ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, send_flags)
-                                      : send_file_piece(fd, dest, piece, dst_off, send_flags, fell_back);
+        int flags = i < npieces - 1 ? send_flags | head_flags : send_flags;
+        ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, flags)
+                                      : send_file_piece(fd, dest, piece, dst_off, flags, fell_back);
         if (r < 0)
             return total ? (ssize_t)total : -1;
         total += (size_t)r;
@@ -133,6 +134,50 @@ static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct 
             break;  /* a short count: the plain call could stop here too */
     }
     return (ssize_t)total;
+}
+
+/* One writev that became several sends must leave TCP as one would: full
+ * segments, and no delayed-ACK stall between a header and its body.
+ * - Plain pieces, then one file piece last (a header and a body): each
+ *   plain send says MSG_MORE, and sendfile pushes at its own end, as the
+ *   writev would have.  No syscall more.
+ * - Any other shape: TCP_CORK around the sends; uncorking pushes.
+ * A socket the program corked itself is left alone. */
+enum tcp_join { JOIN_NONE, JOIN_MSG_MORE, JOIN_CORK };
+
+static enum tcp_join tcp_join_for(const struct zc_dest *dest, const struct zc_piece *pieces, int npieces)
+{
+    if (!dest->inet || npieces < 2)
+        return JOIN_NONE;
+    for (int i = 0; i < npieces - 1; i++)
+        if (pieces[i].src_fd >= 0)
+            return JOIN_CORK;
+    return pieces[npieces - 1].src_fd >= 0 ? JOIN_MSG_MORE : JOIN_CORK;
+}
+
+static bool corked_by_program(int fd)
+{
+    int saved_errno = errno, corked = 1;
+    socklen_t len = sizeof corked;
+    bool corked_or_unknown = getsockopt(fd, IPPROTO_TCP, TCP_CORK, &corked, &len) < 0 || corked;
+    errno = saved_errno;
+    return corked_or_unknown;
+}
+
+/* Clearing TCP_CORK also sends what TCP holds back. */
+static void uncork(int fd)
+{
+    int saved_errno = errno;
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){ 0 }, sizeof(int));
+    errno = saved_errno;
+}
+
+static size_t total_len(const struct zc_piece *pieces, int npieces)
+{
+    size_t total = 0;
+    for (int i = 0; i < npieces; i++)
+        total += pieces[i].len;
+    return total;
 }
 
 ZC_TLS int zc_transfer_stopped_by;
@@ -158,20 +203,18 @@ ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *p
         if (sigismember(&old_mask, SIGPIPE) && sigpending(&pending) == 0)
             pending_before = sigismember(&pending, SIGPIPE);
     }
-    /* One writev became several sends: cork TCP so that a header and a body
-     * leave in full segments, with no delayed-ACK stall between them.  A
-     * socket the program corked itself is left alone. */
-    int corked = 1;
-    socklen_t len = sizeof corked;
-    bool cork = dest->inet && npieces > 1 && getsockopt(fd, IPPROTO_TCP, TCP_CORK, &corked, &len) == 0 && !corked;
+    enum tcp_join join = tcp_join_for(dest, pieces, npieces);
+    bool cork = join == JOIN_CORK && !corked_by_program(fd);
     if (cork)
         setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){ 1 }, sizeof(int));
-    ssize_t r = transfer_pieces(fd, dest, pieces, npieces, dst_off, send_flags, fell_back);
-    if (cork) {
-        int saved_errno = errno;
-        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &(int){ 0 }, sizeof(int));  /* pushes what is left */
-        errno = saved_errno;
-    }
+    ssize_t r = transfer_pieces(fd, dest, pieces, npieces, dst_off, send_flags,
+                                join == JOIN_MSG_MORE ? MSG_MORE : 0, fell_back);
+    /* Stopped short after a MSG_MORE send: that send is still held back,
+     * where the writev had sent it, and the program may not call again
+     * soon.  Push it, as uncorking does. */
+    bool held_back = join == JOIN_MSG_MORE && r > 0 && (size_t)r < total_len(pieces, npieces);
+    if (cork || (held_back && !corked_by_program(fd)))
+        uncork(fd);
     if (hold_sigpipe) {
         int saved_errno = errno;
         if (!pending_before && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {

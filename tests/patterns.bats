@@ -58,8 +58,9 @@ sender_log() {
 
 # call_shape LOG: the sender's calls on its destination fd (the one its first
 # sendfile or splice wrote to) as letters, repeats of F squeezed: C cork on,
-# c cork off (TCP_CORK), P plain write/sendto, F sendfile/splice, V a
-# writev/sendmsg that reached the kernel whole (zcopy did not split it).
+# c cork off (TCP_CORK), P plain write/sendto, M sendto with MSG_MORE,
+# F sendfile/splice, V a writev/sendmsg that reached the kernel whole (zcopy
+# did not split it).
 call_shape() {
   local fd
   fd=$(awk -F'[(,]' '/^sendfile\(/ { print $2; exit } /^splice\(/ { print $4; exit }' "$1" | tr -d ' ')
@@ -69,6 +70,7 @@ call_shape() {
     arg != fd { next }
     /TCP_CORK, \[1\]/ { printf "C"; next }
     /TCP_CORK, \[0\]/ { printf "c"; next }
+    call == "sendto" && /MSG_MORE/ { printf "M"; next }
     call == "sendto" || call == "write" { printf "P"; next }
     call == "sendfile" || call == "splice" { printf "F"; next }
     call == "writev" || call == "sendmsg" { printf "V"; next }
@@ -97,19 +99,20 @@ vec_pair() {
   cmp plain zc
 }
 
-@test "writev(header, body) to TCP: header sent plainly, body by sendfile, corked around the pair" {
+@test "writev(header, body) to TCP: header sent plainly with MSG_MORE, body by sendfile" {
   vec_pair -d tcp -w writev
   "$PROGS/vecsend" -d file src expected 2>/dev/null
   cmp expected zc
   log=$(sender_log trace sendfile)
   expect_bytes "$log" sendfile "$VSIZE"
-  # Each writev became: cork, the header with send(), sendfile, uncork.
+  # Each writev became the header with send(MSG_MORE), then sendfile, which
+  # pushes at its end: no TCP_CORK calls.
   shape=$(call_shape "$log")
-  [ "$shape" = "$(repeat CPFc 64)" ] || fail "calls were $shape"
-  grep -m1 '^sendto(' "$log" | grep -q '"chunk 0 offset 0 length 65536\\r\\n", 31,'
+  [ "$shape" = "$(repeat MF 64)" ] || fail "calls were $shape"
+  grep -m1 '^sendto(' "$log" | grep -q '"chunk 0 offset 0 length 65536\\r\\n", 31, MSG_MORE,'
 }
 
-@test "sendmsg(header, body, trailer) to TCP: header and trailer plain, body by sendfile, in order" {
+@test "sendmsg(header, body, trailer) to TCP: header and trailer plain, body by sendfile, in order, corked around" {
   vec_pair -d tcp -w sendmsg -t
   "$PROGS/vecsend" -d file -t src expected 2>/dev/null
   cmp expected zc
@@ -125,7 +128,7 @@ vec_pair() {
   expect_bytes "$log" sendfile "$VSIZE"
   # Only the program's own cork and uncork.
   shape=$(call_shape "$log")
-  [ "$shape" = "C$(repeat PF 64)c" ] || fail "calls were $shape"
+  [ "$shape" = "C$(repeat MF 64)c" ] || fail "calls were $shape"
 }
 
 @test "writev(header, body) to a unix stream socket and to a pipe: split, and no TCP_CORK" {
@@ -168,6 +171,32 @@ vec_pair() {
   shape=$(call_shape "$log")
   [[ "$shape" =~ ^(C[^Cc]*c|[^Cc])*$ ]] || fail "unbalanced TCP_CORK: $shape"
   [[ "$shape" == *CP* ]] || fail "no writev was split under a cork: $shape"
+}
+
+@test "partial writev(header, body) on non-blocking TCP: a header held by MSG_MORE is pushed when the body stops short" {
+  vec_pair -d tcp -w writev -N -S 4096 -z 200
+  "$PROGS/vecsend" -d file src expected 2>/dev/null
+  cmp expected zc
+  log=$(sender_log trace sendfile)
+  fast=$(fast_bytes "$log" sendfile)
+  [ "$fast" -ge $((VSIZE / 2)) ] || fail "sendfile carried only $fast bytes"
+  fd=$(awk -F'[(,]' '/^sendfile\(/ { print $2; exit }' "$log" | tr -d ' ')
+  # After each send(MSG_MORE) come the sendfile calls of its body.  Where
+  # the last of them stopped short (or failed), the writev returned short,
+  # and the next call on the socket must be the push: TCP_CORK set to 0.
+  awk -v fd="$fd" '
+    { arg = $0; sub(/^[a-z0-9_]+\(/, "", arg); sub(/,.*/, "", arg) }
+    arg != fd { next }
+    held && /^sendfile\(/ {
+      want = $0; sub(/.*, /, "", want); sub(/\).*/, "", want)
+      got = $0; sub(/.*= /, "", got); sub(/ .*/, "", got)
+      held = (got + 0 != want + 0) ? 2 : 0; next
+    }
+    held == 2 && /TCP_CORK, \[0\]/ { held = 0; pushed++; next }
+    held == 2 { print "not pushed before: " $0; bad = 1; exit }
+    /^sendto\(.*MSG_MORE/ { held = 1; more++; next }
+    END { printf "more=%d pushed=%d\n", more, pushed; exit bad || more < 64 || pushed == 0 }
+  ' "$log" >push.out || fail "$(cat push.out)"
 }
 
 # ============================================================= mappings ====
@@ -520,7 +549,7 @@ make_docroot() {
   echo '<h1>it works</h1>' >www/index.html
 }
 
-@test "example writev-httpd: curl downloads the file intact, the body goes by sendfile, corked with its header" {
+@test "example writev-httpd: curl downloads the file intact, the body goes by sendfile, its head sent with MSG_MORE" {
   make_docroot
   start_traced log setsockopt,sendfile,sendto,writev "$PWD/port" "$EXAMPLES/writev-httpd" -p 0 -P "$PWD/port" www
   curl -sS --max-time 60 -o got "http://127.0.0.1:$PORT/big.bin" -o index "http://127.0.0.1:$PORT/"
@@ -532,12 +561,30 @@ make_docroot() {
   grep -qx 'GET /big.bin 200 33554431' server.err
   grep -qx 'writev-httpd: shutting down' server.err
   expect_bytes log sendfile $((32 * 1048576 - 1))
-  # The first writev (head + first chunk) was split under a cork.
-  awk '/TCP_CORK, \[1\]/ { c = 1; next }
-       c == 1 && /sendto\(.*"HTTP\/1.1 200 OK/ { c = 2; next }
-       c == 2 && /sendfile\(/ { c = 3; next }
-       c == 3 && /TCP_CORK, \[0\]/ { ok = 1; exit }
-       END { exit !ok }' log || fail "no cork, head, sendfile, uncork sequence"
+  # The first writev (head + first chunk) was split: the head with
+  # MSG_MORE, so that it leaves in one segment with the chunk's start.
+  awk '/sendto\(.*"HTTP\/1.1 200 OK.*MSG_MORE/ { c = 1; next }
+       c == 1 && /sendfile\(/ { ok = 1; exit }
+       c == 1 { exit }
+       END { exit !ok }' log || fail "no head with MSG_MORE, then sendfile"
+}
+
+@test "example writev-httpd: a connection process pays no fcntl and no TCP_CORK calls for its head + body writev" {
+  mkdir -p www
+  make_file www/one.bin 65536  # one chunk: one writev of head and body
+  start_traced log fcntl,getsockopt,setsockopt,sendto,sendfile "$PWD/port" "$EXAMPLES/writev-httpd" -p 0 -P "$PWD/port" www
+  curl -sS --max-time 60 -o got "http://127.0.0.1:$PORT/one.bin"
+  stop_traced
+  cmp www/one.bin got
+  pid=$(awk '/ sendfile\(/ { print $1; exit }' log)
+  [ -n "$pid" ] || fail "no sendfile: $(cat log)"
+  grep "^$pid " log >conn
+  expect_bytes conn sendfile 65536
+  grep -q 'sendto(.*MSG_MORE' conn || fail "head not sent with MSG_MORE: $(cat conn)"
+  # A socket is never O_RDONLY or O_DIRECT; MSG_MORE replaced the cork.
+  if grep -E 'fcntl\(|TCP_CORK' conn; then fail "calls zcopy no longer needs"; fi
+  # What is left on the socket: its type and domain, asked once.
+  [ "$(grep -c 'getsockopt(' conn)" -eq 2 ] || fail "getsockopt calls: $(grep getsockopt conn)"
 }
 
 @test "example writev-httpd: a connection process rewrites without binding any of zcopy's libc calls itself (bound at load)" {
