@@ -7,12 +7,14 @@
  *      file to file: where copy_file_range shares blocks (fstatfs, cached)
  *   4. each source fd still names that file, on a real fs (fstat, fstatfs)
  *   5. safe mode: the buffer still equals the file       (memcmp)
+ *   6. plain pieces after file bytes can be read         (madvise)
  * Any "no" means the plain call, counted under its reason. */
 #include "zcopy.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define MAX_IOVECS 64
@@ -162,6 +164,33 @@ static bool stores_could_reach_bytes_in_flight(const struct plan *plan, const st
     return false;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  /* Linux 5.14 */
+#endif
+
+/* Plain pieces after a file piece go out once the file bytes have gone.
+ * If their memory cannot be read (unmapped, PROT_NONE, past the end of a
+ * mapped file), the plain call would have failed, or stopped where the
+ * kernel chose: a unix socket sends nothing of a call that faults.  So the
+ * kernel checks that memory first, and answers an error where a load
+ * would raise SIGSEGV or SIGBUS.  Before Linux 5.14: EINVAL, a plain call. */
+static enum zc_skip plain_after_file_readable(const struct plan *plan)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    bool after_file = false;
+    for (int i = 0; i < plan->npieces; i++) {
+        const struct zc_piece *piece = &plan->pieces[i];
+        after_file |= piece->src_fd >= 0;
+        if (!after_file || piece->src_fd >= 0)
+            continue;
+        uintptr_t start = (uintptr_t)piece->ptr & ~(page - 1);
+        uintptr_t end = ((uintptr_t)piece->ptr + piece->len + page - 1) & ~(page - 1);
+        if (madvise((void *)start, end - start, MADV_POPULATE_READ) < 0)
+            return ZC_SKIP_PLAIN_UNREADABLE;
+    }
+    return ZC_SKIP_NONE;
+}
+
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
                            enum zc_sink sink, int flags, struct plan *plan, struct zc_dest *dest)
 {
@@ -188,7 +217,9 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return why;
     if (stores_could_reach_bytes_in_flight(plan, dest))
         return ZC_SKIP_SHARED_MAP_WRITABLE;
-    return check_sources(plan, dest);
+    if ((why = check_sources(plan, dest)))
+        return why;
+    return plain_after_file_readable(plan);
 }
 
 /* One line in the decision log's table; only writes that carry file bytes

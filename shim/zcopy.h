@@ -92,7 +92,8 @@ enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRA
     X(DEST_DIRECT, "dest_o_direct", "destination is O_DIRECT: a packet pipe or aligned file I/O") \
     X(DEST_IS_SOURCE, "dest_is_source", "destination file is also a source of the same call") \
     X(DEST_FS_COPIES, "dest_fs_copies", "file to file where copy_file_range would copy the blocks, not share them") \
-    X(BELOW_CLONE_BYTES, "below_clone_bytes", "file to file under 256 KiB: sharing blocks costs more than copying")
+    X(BELOW_CLONE_BYTES, "below_clone_bytes", "file to file under 256 KiB: sharing blocks costs more than copying") \
+    X(PLAIN_UNREADABLE, "plain_piece_unreadable", "memory sent plainly after file bytes cannot be read")
 
 enum zc_skip {
     ZC_SKIP_NONE = 0,

@@ -18,6 +18,9 @@
  *   -S BYTES   SO_SNDBUF of the sending socket
  *   -z USEC    the receiver reads 4096 bytes at a time, sleeping USEC after each
  *   -C         the program corks the TCP socket itself for the whole copy
+ *   -B         the trailer iovec is a PROT_NONE page: make one vector call
+ *              of the first chunk, print "bad trailer: r=R errno=E" to
+ *              stderr, and stop (R and E are the kernel's to choose)
  *
  * At the end it prints to stderr "chunks=N short=S eagain=E": how many
  * vector calls returned a short count or EAGAIN.  Exit 1 on any failure. */
@@ -25,6 +28,7 @@
 
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 static int dst_fd;
@@ -34,7 +38,7 @@ static long shorts, eagains;
 static void usage(void)
 {
 	fprintf(stderr, "usage: vecsend [-d file|pipe|tcp|unix] [-w writev|sendmsg] [-t] [-c BYTES] [-N]"
-			" [-S BYTES] [-z USEC] [-C] SRC OUT\n");
+			" [-S BYTES] [-z USEC] [-C] [-B] SRC OUT\n");
 	exit(2);
 }
 
@@ -90,10 +94,10 @@ static void send_all(struct iovec *iov, int cnt)
 int main(int argc, char **argv)
 {
 	struct sink_opts so = { 0 };
-	int kind = SINK_TCP, trailer = 0, self_cork = 0, c;
+	int kind = SINK_TCP, trailer = 0, self_cork = 0, bad_trailer = 0, c;
 	size_t chunk = 65536;
 
-	while ((c = getopt(argc, argv, "d:w:tc:NS:z:C")) != -1) {
+	while ((c = getopt(argc, argv, "d:w:tc:NS:z:CB")) != -1) {
 		switch (c) {
 		case 'd': if ((kind = sink_kind_of(optarg)) < 0) usage(); break;
 		case 'w':
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
 		case 'S': so.sndbuf = atoi(optarg); break;
 		case 'z': so.sleep_us = atol(optarg); so.read_size = 4096; break;
 		case 'C': self_cork = 1; break;
+		case 'B': bad_trailer = trailer = 1; break;
 		default: usage();
 		}
 	}
@@ -128,6 +133,9 @@ int main(int argc, char **argv)
 	if (self_cork && setsockopt(dst_fd, IPPROTO_TCP, TCP_CORK, &(int){ 1 }, sizeof(int)) < 0)
 		sink_die("setsockopt TCP_CORK");
 
+	char *unreadable = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (unreadable == MAP_FAILED)
+		sink_die("mmap");
 	long chunks = 0;
 	off_t off = 0;
 	for (;;) {
@@ -145,6 +153,12 @@ int main(int argc, char **argv)
 			{ body, (size_t)n },
 			{ tail, (size_t)snprintf(tail, sizeof tail, "\r\nend of chunk %ld\r\n", chunks) },
 		};
+		if (bad_trailer) {
+			iov[2].iov_base = unreadable;
+			ssize_t r = vector_call(iov, 3);
+			fprintf(stderr, "bad trailer: r=%zd errno=%d\n", r, r < 0 ? errno : 0);
+			break;
+		}
 		send_all(iov, trailer ? 3 : 2);
 		off += n;
 		chunks++;
