@@ -4,8 +4,7 @@
  * head with send(MSG_MORE), the chunk with sendfile() from its file.  The
  * same fork per connection, the same read() of each chunk.  W4 runs it
  * beside zcopy trust to tell what sendfile costs in this server from what
- * zcopy's checks cost.  (zcopy corks the socket with TCP_CORK instead of
- * MSG_MORE, which it cannot pass to sendfile's first call: two syscalls.)
+ * zcopy's checks cost: zcopy makes the same calls, and its checks besides.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
