@@ -52,7 +52,8 @@ comma := ,
 # check-asan: the library and the test programs built with ASan+UBSan into
 # build/asan/; check-valgrind: the normal build under memcheck.  Both run
 # CHECK_SUITES through tests/memcheck, which fails on any report.
-CHECK_SUITES ?= tests/rewrite.bats tests/refuse.bats tests/observe.bats tests/settings.bats tests/faults.bats
+CHECK_SUITES ?= tests/rewrite.bats tests/refuse.bats tests/observe.bats tests/settings.bats tests/faults.bats \
+                tests/patterns.bats
 ASAN_DIR   := build/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_PROGS := $(patsubst tests/progs/%,$(ASAN_DIR)/progs/%,$(PROGS) $(PROG_LIBS))
