@@ -51,9 +51,12 @@ comma := ,
 # ---- memory checkers (not part of `make test`) ----
 # check-asan: the library and the test programs built with ASan+UBSan into
 # build/asan/; check-valgrind: the normal build under memcheck.  Both run
-# CHECK_SUITES through tests/memcheck, which fails on any report.
-CHECK_SUITES ?= tests/rewrite.bats tests/refuse.bats tests/observe.bats tests/settings.bats tests/faults.bats \
-                tests/patterns.bats
+# CHECK_SUITES through tests/memcheck, which fails on any report.  ASan also
+# runs patterns.bats, whose strace checks count the program's own calls:
+# valgrind adds calls of its own there, and reports the bad pointer that
+# one of its tests hands to writev on purpose.
+CHECK_SUITES ?= tests/rewrite.bats tests/refuse.bats tests/observe.bats tests/settings.bats tests/faults.bats
+ASAN_SUITES ?= $(CHECK_SUITES) tests/patterns.bats
 ASAN_DIR   := build/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_PROGS := $(patsubst tests/progs/%,$(ASAN_DIR)/progs/%,$(PROGS) $(PROG_LIBS))
@@ -62,7 +65,7 @@ ASAN_PROGS := $(patsubst tests/progs/%,$(ASAN_DIR)/progs/%,$(PROGS) $(PROG_LIBS)
 
 check-asan: deps
 	@$(MAKE) -s all $(ASAN_DIR)/libzcopy.so $(ASAN_PROGS)
-	@tests/memcheck asan $(CHECK_SUITES)
+	@tests/memcheck asan $(ASAN_SUITES)
 
 check-valgrind: deps
 	@tests/install-deps valgrind
