@@ -149,6 +149,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         return ZC_SKIP_DEST_DIRECT;
     if (S_ISFIFO(st.st_mode)) {
         dest->kind = ZC_DEST_PIPE;
+        dest->fl = fl;
         return ZC_SKIP_NONE;
     }
     if (S_ISREG(st.st_mode)) {

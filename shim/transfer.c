@@ -20,6 +20,8 @@
 #include <sys/resource.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define SENDFILE_MAX 0x7ffff000  /* the kernel's cap per call */
@@ -86,14 +88,63 @@ static ssize_t send_plain(int fd, const struct zc_dest *dest, const struct zc_pi
     return r;
 }
 
-/* One file piece; returns bytes done or -1 with errno. */
+/* Once some bytes of the call have gone, the plain call returns that
+ * partial count when a signal handler runs while it waits for room, with
+ * SA_RESTART or without.  A fast call that waited instead would be
+ * restarted by the kernel after an SA_RESTART handler, and wait on (for
+ * ever, if the peer never reads).  So every call after the first waits
+ * here first: poll() returns EINTR whenever a handler ran, whatever
+ * SA_RESTART says.  True: room now, go on.  False: the plain call would
+ * have returned its partial count here (a handler ran, the fd is
+ * non-blocking and full, or a socket's SO_SNDTIMEO ran out). */
+static bool room_to_go_on(int fd, const struct zc_dest *dest)
+{
+    if (dest->kind == ZC_DEST_FILE)
+        return true;  /* a regular file never waits for a reader */
+    struct pollfd want = { fd, POLLOUT, 0 };
+    int ready = poll(&want, 1, 0);
+    if (ready != 0)
+        return ready > 0 || errno != EINTR;  /* POLLERR, POLLHUP: the call reports them */
+    int fl = dest->kind == ZC_DEST_PIPE ? dest->fl : real_fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK)) {
+        zc_transfer_stopped_by = EAGAIN;
+        return false;
+    }
+    int timeout_ms = -1;
+    struct timeval limit;
+    socklen_t len = sizeof limit;
+    if (dest->kind == ZC_DEST_SOCKET && getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, &len) == 0 &&
+        (limit.tv_sec || limit.tv_usec))
+        timeout_ms = (int)(limit.tv_sec * 1000 + (limit.tv_usec + 999) / 1000);
+    ready = poll(&want, 1, timeout_ms);
+    if (ready > 0)
+        return true;
+    zc_transfer_stopped_by = ready == 0 ? EAGAIN : errno;
+    return false;
+}
+
+/* A socket's fast call stops short only where write() would have: a
+ * signal handler ran, SO_SNDTIMEO ran out, the socket is non-blocking and
+ * full; or the source ended (it shrank), which the next call tells by
+ * returning 0.  A pipe's splice stops short whenever the pipe is full. */
+static bool socket_stopped_short(const struct zc_dest *dest, const struct zc_piece *piece, size_t done)
+{
+    struct stat st;
+    return dest->kind == ZC_DEST_SOCKET &&
+           !(zc_fstat(piece->src_fd, &st) == 0 && st.st_size <= piece->src_off + (off_t)done);
+}
+
+/* One file piece; SENT_BEFORE bytes of this call have gone already.
+ * Returns bytes done or -1 with errno. */
 static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct zc_piece *piece, off_t *dst_off,
-                               int send_flags, bool *fell_back)
+                               int send_flags, size_t sent_before, bool *fell_back)
 {
     size_t done = 0;
     while (done < piece->len) {
-        ssize_t r = fast_call(fd, dest->kind, piece->src_fd, piece->src_off + (off_t)done, piece->len - done,
-                              dst_off);
+        if (sent_before + done && !room_to_go_on(fd, dest))
+            return (ssize_t)done;
+        size_t asked = piece->len - done < SENDFILE_MAX ? piece->len - done : SENDFILE_MAX;
+        ssize_t r = fast_call(fd, dest->kind, piece->src_fd, piece->src_off + (off_t)done, asked, dst_off);
         if (r > 0) {
             zc_stats_add(zc_method_for(dest->kind), r);
             if (dest->kind != ZC_DEST_FILE)
@@ -101,7 +152,9 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
             done += (size_t)r;
             if (dest->kind == ZC_DEST_FILE && done < piece->len && at_file_size_limit(fd, dst_off))
                 return (ssize_t)done;
-            continue;  /* sendfile may stop early at any time */
+            if ((size_t)r < asked && socket_stopped_short(dest, piece, done))
+                return (ssize_t)done;
+            continue;
         }
         if (r < 0 && stop_errno(errno)) {
             zc_transfer_stopped_by = errno;  /* a short count hides it otherwise */
@@ -110,6 +163,8 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
         /* 0: the source shrank; other errors: this fd or fs refuses. */
         zc_stats_skip(ZC_SKIP_FAST_CALL_FAILED);
         *fell_back = true;
+        if (sent_before + done && !room_to_go_on(fd, dest))
+            return (ssize_t)done;
         ssize_t rest = send_plain(fd, dest, piece, done, dst_off, send_flags);
         if (rest < 0)
             return done ? (ssize_t)done : -1;
@@ -125,8 +180,13 @@ static ssize_t transfer_pieces(int fd, const struct zc_dest *dest, const struct 
     for (int i = 0; i < npieces; i++) {
         const struct zc_piece *piece = &pieces[i];
         int flags = i < npieces - 1 ? send_flags | head_flags : send_flags;
-        ssize_t r = piece->src_fd < 0 ? send_plain(fd, dest, piece, 0, dst_off, flags)
-                                      : send_file_piece(fd, dest, piece, dst_off, flags, fell_back);
+        ssize_t r;
+        if (piece->src_fd >= 0)
+            r = send_file_piece(fd, dest, piece, dst_off, flags, total, fell_back);
+        else if (total && !room_to_go_on(fd, dest))
+            r = 0;
+        else
+            r = send_plain(fd, dest, piece, 0, dst_off, flags);
         if (r < 0)
             return total ? (ssize_t)total : -1;
         total += (size_t)r;

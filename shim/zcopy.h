@@ -120,6 +120,7 @@ struct zc_decision {
     const void *site;       /* return address in the caller of the hook */
 };
 void zc_log_init(void);
+    int fl;     /* pipes: the file status flags (O_NONBLOCK) */
 void zc_log_decision(const struct zc_decision *d);
 void zc_log_finish(void);
 void zc_log_diag_report(int fd);
