@@ -107,13 +107,16 @@ demo: deps
 
 # zcopy-report (a Python script) sits beside the library: `zcopy report`
 # looks for it beside the zcopy binary first (build tree), then in LIBDIR.
+# It reads its suggestions from skip_reasons.def, installed beside it.
 install: $(LIB) $(CMD)
 	install -D -m 0755 $(LIB) $(DESTDIR)$(LIBDIR)/libzcopy.so
 	install -D -m 0755 shim/zcopy-report $(DESTDIR)$(LIBDIR)/zcopy-report
+	install -D -m 0644 shim/skip_reasons.def $(DESTDIR)$(LIBDIR)/skip_reasons.def
 	install -D -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/zcopy
 
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/libzcopy.so $(DESTDIR)$(LIBDIR)/zcopy-report $(DESTDIR)$(BINDIR)/zcopy
+	rm -f $(DESTDIR)$(LIBDIR)/libzcopy.so $(DESTDIR)$(LIBDIR)/zcopy-report $(DESTDIR)$(LIBDIR)/skip_reasons.def
+	rm -f $(DESTDIR)$(BINDIR)/zcopy
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
 
 clean:

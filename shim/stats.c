@@ -8,41 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const method_names[ZC_METHODS] = {
-    [ZC_SENDFILE] = "sendfile",
-    [ZC_SPLICE] = "splice",
-    [ZC_COPY_FILE_RANGE] = "copy_file_range",
-    [ZC_PLAIN] = "passed_through",
-    [ZC_PROGRAM_FAST] = "program_fast_calls",
-};
-static const char *const skip_names[ZC_SKIP_COUNT] = {
-    [ZC_SKIP_NONE] = "none",
-#define X(id, name, text) [ZC_SKIP_##id] = name,
-    ZC_SKIP_REASONS(X)
-#undef X
-};
-static const char *const skip_texts[ZC_SKIP_COUNT] = {
-    [ZC_SKIP_NONE] = "",
-#define X(id, name, text) [ZC_SKIP_##id] = text,
-    ZC_SKIP_REASONS(X)
-#undef X
-};
-
-const char *zc_method_name(enum zc_method method)
-{
-    return method == ZC_PLAIN ? "none" : method_names[method];
-}
-
-const char *zc_skip_name(enum zc_skip reason)
-{
-    return skip_names[reason];
-}
-
-const char *zc_skip_text(enum zc_skip reason)
-{
-    return skip_texts[reason];
-}
-
 static uint64_t method_bytes[ZC_METHODS], method_calls[ZC_METHODS];
 static uint64_t skip_counts[ZC_SKIP_COUNT];
 
@@ -122,11 +87,11 @@ void zc_stats_report(void)
     dprintf(fd, "zcopy: summary pid=%d exe=%s mode=%s min_bytes=%zu\n", (int)getpid(),
             zc_printable(base ? base + 1 : exe, shown, sizeof shown), zc_mode_name(zc_cfg.mode), zc_cfg.min_bytes);
     for (int m = 0; m < ZC_METHODS; m++)
-        dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", method_names[m],
+        dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", zc_method_label(m),
                 (unsigned long long)method_bytes[m], (unsigned long long)method_calls[m]);
     for (int r = 1; r < ZC_SKIP_COUNT; r++)
         if (skip_counts[r])
-            dprintf(fd, "zcopy:   skip %s %llu\n", skip_names[r], (unsigned long long)skip_counts[r]);
+            dprintf(fd, "zcopy:   skip %s %llu\n", zc_skip_name(r), (unsigned long long)skip_counts[r]);
     if (zc_cfg.mode == ZC_MODE_DIAG)
         zc_log_diag_report(fd);
     if (fd != 2)

@@ -69,39 +69,19 @@ static inline bool zc_active(void)
 
 /* ---- stats.c: lock-free counters and the exit summary ---- */
 enum zc_method { ZC_SENDFILE, ZC_SPLICE, ZC_COPY_FILE_RANGE, ZC_PLAIN, ZC_PROGRAM_FAST, ZC_METHODS };
-/* X(id, name, what a user reads in the log and the report) */
-#define ZC_SKIP_REASONS(X)                                                                     \
-    X(BELOW_MIN_BYTES, "below_min_bytes", "below the ZCOPY_MIN_BYTES threshold")              \
-    X(NOT_FROM_FILE, "not_from_file", "bytes did not come from a file read")                   \
-    X(DEST_NOT_STREAM, "dest_not_stream", "destination is a datagram or seqpacket socket")     \
-    X(DEST_APPEND, "dest_append", "destination file is O_APPEND")                              \
-    X(DEST_CHAR_DEVICE, "dest_char_device", "destination is a tty or character device")       \
-    X(DEST_OTHER, "dest_other", "destination is not a stream socket, pipe or writable file")   \
-    X(PIPE_ATOMIC, "pipe_atomic_write", "pipe write of PIPE_BUF bytes or less must stay atomic") \
-    X(CALL_FLAGS, "call_flags", "send flags, an address or control data")                      \
-    X(SOURCE_GONE, "source_fd_changed", "source fd was closed, reused or dup2'd over")         \
-    X(SOURCE_SYNTHETIC, "source_synthetic_fs", "source on procfs, sysfs or another synthetic fs") \
-    X(BYTES_CHANGED, "bytes_changed", "buffer changed after the read, or the file changed")   \
-    X(PROOF_UNAVAILABLE, "proof_unavailable", "could not map the source to prove the bytes")   \
-    X(TOO_COMPLEX, "too_many_pieces", "more iovecs or pieces than zcopy handles")              \
-    X(FAST_CALL_FAILED, "fast_call_fallback", "the fast call failed; the plain call finished") \
-    X(MAP_WRITTEN, "private_map_changed", "private mapping was made writable and differs from the file") \
-    X(SHARED_MAP_WRITABLE, "shared_map_writable", "writable shared mapping: stores would change bytes in flight") \
-    X(STDIO_BUFFERED, "stdio_buffered", "fwrite smaller than the stream's buffer: stdio keeps it") \
-    X(STDIO_STREAM, "stdio_stream", "stream is wide-oriented or also open for reading") \
-    X(DEST_DIRECT, "dest_o_direct", "destination is O_DIRECT: a packet pipe or aligned file I/O") \
-    X(DEST_IS_SOURCE, "dest_is_source", "destination file is also a source of the same call") \
-    X(DEST_FS_COPIES, "dest_fs_copies", "file to file where copy_file_range would copy the blocks, not share them") \
-    X(BELOW_CLONE_BYTES, "below_clone_bytes", "file to file under 256 KiB: sharing blocks costs more than copying") \
-    X(PLAIN_UNREADABLE, "plain_piece_unreadable", "memory sent plainly after file bytes cannot be read")
-
+/* Why a write stayed plain: one line each in skip_reasons.def. */
 enum zc_skip {
     ZC_SKIP_NONE = 0,
-#define X(id, name, text) ZC_SKIP_##id,
-    ZC_SKIP_REASONS(X)
-#undef X
+#define SKIP(id, name, sentence, action) ZC_SKIP_##id,
+#include "skip_reasons.def"
+#undef SKIP
     ZC_SKIP_COUNT
 };
+/* names.c: what the summary and the log print for each */
+const char *zc_method_label(enum zc_method method);  /* the summary's */
+const char *zc_method_name(enum zc_method method);   /* the log's: "none" for plain */
+const char *zc_skip_name(enum zc_skip reason);
+const char *zc_skip_text(enum zc_skip reason);
 void zc_stats_add(enum zc_method method, ssize_t bytes);
 void zc_stats_skip(enum zc_skip reason);
 void zc_stats_reset(void);
@@ -120,7 +100,6 @@ struct zc_decision {
     const void *site;       /* return address in the caller of the hook */
 };
 void zc_log_init(void);
-    int fl;     /* pipes: the file status flags (O_NONBLOCK) */
 void zc_log_decision(const struct zc_decision *d);
 void zc_log_finish(void);
 void zc_log_diag_report(int fd);
@@ -132,9 +111,6 @@ static inline bool zc_logging(void)
 {
     return zc_cfg.log_dest[0] || zc_cfg.mode == ZC_MODE_DIAG;
 }
-const char *zc_method_name(enum zc_method method);
-const char *zc_skip_name(enum zc_skip reason);
-const char *zc_skip_text(enum zc_skip reason);
 
 /* ---- fdclass.c: what an fd is, checked at the moment of use ---- */
 enum zc_dest_kind { ZC_DEST_SOCKET, ZC_DEST_PIPE, ZC_DEST_FILE };
@@ -144,6 +120,7 @@ struct zc_dest {
     ino_t ino;
     int domain;  /* sockets: AF_INET, AF_INET6 or AF_UNIX */
     bool inet;  /* TCP: corked while one call becomes several sends */
+    int fl;     /* pipes: the file status flags (O_NONBLOCK) */
 };
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest);
 /* fstat(2) itself, for zcopy's own checks (three a rewritten write). */
