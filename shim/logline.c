@@ -117,5 +117,6 @@ void line_begin(struct line *l, const char *event)
     line_int(l, "pid", getpid());
     line_int(l, "tid", gettid());
     line_str(l, "mode", zc_mode_name(zc_cfg.mode));
+    line_str(l, "version", ZCOPY_VERSION);  /* which build made the line */
     line_str(l, "event", event);
 }

@@ -84,8 +84,9 @@ void zc_stats_report(void)
     if (n > 0) exe[n] = 0;
     const char *base = strrchr(exe, '/');
     char shown[80];
-    dprintf(fd, "zcopy: summary pid=%d exe=%s mode=%s min_bytes=%zu\n", (int)getpid(),
-            zc_printable(base ? base + 1 : exe, shown, sizeof shown), zc_mode_name(zc_cfg.mode), zc_cfg.min_bytes);
+    dprintf(fd, "zcopy: summary pid=%d exe=%s version=%s mode=%s min_bytes=%zu\n", (int)getpid(),
+            zc_printable(base ? base + 1 : exe, shown, sizeof shown), ZCOPY_VERSION, zc_mode_name(zc_cfg.mode),
+            zc_cfg.min_bytes);
     for (int m = 0; m < ZC_METHODS; m++)
         dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", zc_method_label(m),
                 (unsigned long long)method_bytes[m], (unsigned long long)method_calls[m]);

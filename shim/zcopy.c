@@ -54,7 +54,7 @@ void usage(FILE *out)
             "      --backtrace=N      frames kept per call site, 0-16\n"
             "  -n, --no-children      preload into command only, not into what it starts\n"
             "  -h, --help             this text\n"
-            "      --version          print the version\n"
+            "  -V, --version          print the version\n"
             "  (%%p in a file name becomes the pid of each process)\n"
             "\n"
             "report: merges the logs of several processes into one table per call site,\n"
@@ -130,7 +130,7 @@ static int add_preload(const char *lib)
 
 /* ---- run: options ---- */
 
-enum { OPT_VERSION = 256, OPT_LOG_LEVEL, OPT_BACKTRACE, OPT_FILE_TO_FILE };
+enum { OPT_LOG_LEVEL = 256, OPT_BACKTRACE, OPT_FILE_TO_FILE };
 
 static const struct option run_options[] = {
     { "mode", required_argument, NULL, 'm' },
@@ -143,7 +143,7 @@ static const struct option run_options[] = {
     { "backtrace", required_argument, NULL, OPT_BACKTRACE },
     { "no-children", no_argument, NULL, 'n' },
     { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, OPT_VERSION },
+    { "version", no_argument, NULL, 'V' },
     { 0 },
 };
 
@@ -195,7 +195,7 @@ static int parse_run_options(int argc, char **argv, int *status)
     optind = 1;
     argv[0] = "zcopy";  /* getopt's messages name it */
     /* '+': stop at the first non-option, so the command keeps its own options. */
-    while (!bad && (c = getopt_long(argc, argv, "+m:b:s::l:jnh", run_options, NULL)) != -1) {
+    while (!bad && (c = getopt_long(argc, argv, "+m:b:s::l:jnhV", run_options, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (!one_of(optarg, modes))
@@ -230,7 +230,7 @@ static int parse_run_options(int argc, char **argv, int *status)
             usage(stdout);
             *status = 0;
             return 0;
-        case OPT_VERSION:
+        case 'V':
             printf("zcopy %s\n", ZCOPY_VERSION);
             *status = 0;
             return 0;

@@ -41,10 +41,14 @@ setup() {
   [ "$status" -eq 7 ]
 }
 
-@test "zcopy --version and --help" {
+@test "zcopy --version, -V and --help" {
   run "$ZC_CMD" --version
   [ "$status" -eq 0 ]
   [[ "$output" == "zcopy "[0-9]* ]]
+  version=$output
+  run "$ZC_CMD" -V
+  [ "$status" -eq 0 ]
+  [ "$output" = "$version" ]
   run "$ZC_CMD" --help
   [ "$status" -eq 0 ]
   [[ "$output" == *"--mode"* ]]

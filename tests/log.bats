@@ -86,6 +86,18 @@ EOF
   python3 -c 'import json,sys; a, b = (json.load(open(f)) for f in sys.argv[1:]); [x.pop("pids") for x in a + b]; assert a == b, (a, b)' report.text report.json
 }
 
+@test "the summary and every log line name the library's version, the one zcopy -V prints" {
+  version=$("$ZC_CMD" -V | sed 's/^zcopy //')
+  [ -n "$version" ]
+  env ZCOPY_LOG="$PWD/log" ZCOPY_STATS="$PWD/stats" LD_PRELOAD="$ZC_LIB" "$PROGS/copyloop" -d pipe src out
+  cmp src out
+  grep -q "^zcopy: summary pid=[0-9]* .*version=$version " stats
+  [ "$(grep -c . log)" -ge 2 ]
+  [ "$(grep -c " version=$version " log)" -eq "$(grep -c . log)" ]
+  env ZCOPY_LOG="$PWD/log.json" ZCOPY_LOG_FORMAT=json LD_PRELOAD="$ZC_LIB" "$PROGS/copyloop" -d pipe src out
+  python3 -c 'import json, sys; assert all(json.loads(l)["version"] == sys.argv[1] for l in open("log.json")), sys.argv[1]' "$version"
+}
+
 @test "forked workers write separate %p logs, and the report adds their calls up" {
   run --separate-stderr env ZCOPY_MODE=diag ZCOPY_LOG="$PWD/log.%p" LD_PRELOAD="$ZC_LIB" \
     "$PROGS/forkcopy" src out
