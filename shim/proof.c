@@ -79,6 +79,18 @@ void zc_proof_init(void)
     window_key_ok = pthread_key_create(&window_key, window_drop_at_thread_exit) == 0;
 }
 
+/* In a fork child, an install another thread of the parent had begun
+ * (state 1) never ends: the child takes the handler it inherited as it
+ * is, or installs its own at its first proof. */
+void zc_proof_after_fork(void)
+{
+    struct sigaction now;
+    if (__atomic_load_n(&sigbus_state, __ATOMIC_RELAXED) != 1)
+        return;
+    bool ours = sigaction(SIGBUS, NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigbus;
+    __atomic_store_n(&sigbus_state, ours ? 2 : 0, __ATOMIC_RELEASE);
+}
+
 static bool sigbus_guard_ready(void)
 {
     struct sigaction now;

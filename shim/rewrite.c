@@ -35,15 +35,17 @@ static bool add_piece(struct plan *plan, const char *p, const struct zc_hit *hit
     bool must_prove = hit->fd >= 0 && (hit->origin == ZC_FROM_PRIVATE_MAP_WRITABLE ||
                                        (hit->origin == ZC_FROM_READ && zc_cfg.mode != ZC_MODE_TRUST));
     if (last && last->ptr + last->len == p && last->src_fd == hit->fd && last->origin == hit->origin &&
-        (hit->fd < 0 || (last->dev == hit->dev && last->ino == hit->ino &&
+        (hit->fd < 0 || (last->dev == hit->dev && last->ino == hit->ino && last->changed_ns == hit->changed_ns &&
                          last->src_off + (off_t)last->len == hit->file_off))) {
         last->len += hit->len;
         last->must_prove |= must_prove;
     } else {
         if (plan->npieces == MAX_PIECES)
             return false;
-        plan->pieces[plan->npieces++] =
-            (struct zc_piece){ p, hit->len, hit->fd, hit->file_off, hit->dev, hit->ino, must_prove, (uint8_t)hit->origin };
+        plan->pieces[plan->npieces++] = (struct zc_piece){
+            .ptr = p, .len = hit->len, .src_fd = hit->fd, .src_off = hit->file_off, .dev = hit->dev,
+            .ino = hit->ino, .must_prove = must_prove, .origin = (uint8_t)hit->origin, .changed_ns = hit->changed_ns
+        };
     }
     if (hit->fd >= 0)
         plan->file_bytes += hit->len;
@@ -90,10 +92,22 @@ static bool split_at_last_page(struct plan *plan, int i, off_t file_size)
     size_t keep = (size_t)(whole_pages - piece->src_off);
     memmove(piece + 2, piece + 1, (size_t)(plan->npieces - i - 1) * sizeof *piece);
     plan->npieces++;
-    piece[1] = (struct zc_piece){ piece->ptr + keep, piece->len - keep, -1, 0, 0, 0, false, 0 };
+    piece[1] = (struct zc_piece){ .ptr = piece->ptr + keep, .len = piece->len - keep, .src_fd = -1 };
     plan->file_bytes -= piece->len - keep;
     piece->len = keep;
     return true;
+}
+
+/* Trust mode takes a read's bytes as the file's, unless the file may have
+ * changed since that read: the program (or its child, or anyone) wrote or
+ * truncated it, and its ctime moved; or it changed in the tick of the read
+ * (changed_ns 0); or the program can store into it through a writable
+ * shared mapping, which need not move the ctime.  Those pieces are proven
+ * as in safe mode.  No syscall: st is the fstat the source check made. */
+static bool file_may_have_changed(const struct zc_piece *piece, const struct stat *st)
+{
+    int64_t changed = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    return !piece->changed_ns || changed != piece->changed_ns || zc_track_mapped_writable(piece->dev, piece->ino);
 }
 
 /* Rules 2, 3 and 5 for every file piece. */
@@ -123,6 +137,8 @@ static enum zc_skip check_sources(struct plan *plan, const struct zc_dest *dest)
             return ZC_SKIP_TOO_COMPLEX;
         if (piece->src_fd < 0)
             continue;
+        if (piece->origin == ZC_FROM_READ && !piece->must_prove && file_may_have_changed(piece, &st))
+            piece->must_prove = true;
         if (piece->must_prove) {
             enum zc_skip why = zc_prove_unchanged(piece->src_fd, &st, piece->src_off, piece->ptr, piece->len);
             if (why == ZC_SKIP_BYTES_CHANGED && piece->origin == ZC_FROM_PRIVATE_MAP_WRITABLE)

@@ -51,11 +51,19 @@ bool zc_resolve_symbols(void)
     return true;
 }
 
-/* A forked child reports its own work, in its own log file. */
+/* A forked child has one thread: what the parent's other threads held
+ * half-written stays so for ever unless undone here (these only read,
+ * unless there is something to undo: a fork-per-connection server would
+ * pay a copied page per connection for a store).  It reports its own work,
+ * in its own log file. */
 static void zc_after_fork_in_child(void)
 {
-    zc_stats_reset();
-    zc_log_forked();
+    zc_track_after_fork();
+    zc_proof_after_fork();
+    if (zc_cfg.stats_dest[0] || zc_logging()) {
+        zc_stats_reset();
+        zc_log_forked();
+    }
 }
 
 __attribute__((constructor)) static void zc_start(void)
@@ -66,11 +74,7 @@ __attribute__((constructor)) static void zc_start(void)
     zc_inflight_init();
     zc_settings_load();
     zc_log_init();
-    /* Without a summary or a log a child has nothing to reset, and the
-     * handler would cost every process of a fork-per-connection server
-     * two page faults (its code, and data its parent never touched). */
-    if (zc_cfg.stats_dest[0] || zc_logging())
-        pthread_atfork(NULL, NULL, zc_after_fork_in_child);
+    pthread_atfork(NULL, NULL, zc_after_fork_in_child);
     zc_depth--;
 }
 

@@ -6,16 +6,23 @@
  * writev.  Fixed size, no malloc, no lock: each slot is a seqlock whose
  * writer claims it with a compare-and-swap, so signal handlers and threads
  * never wait.  A reader that races a writer simply misses the slot: a missed
- * rewrite, never a wrong byte (and in safe mode every hit is proven anyway). */
+ * rewrite, never a wrong byte (and in safe mode every hit is proven anyway).
+ * The fields are relaxed atomics ordered by the sequence's fences (the C11
+ * seqlock): a reader that saw any store of a writer sees its odd sequence
+ * too, on every architecture, not only on x86's strong ordering. */
 #include "zcopy.h"
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define READ_SLOTS 64  /* a ring: the newest reads */
 #define MAP_SLOTS 32   /* live file mappings, until munmap */
 #define TRACK_SLOTS (READ_SLOTS + MAP_SLOTS)
+
+#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
 struct track_slot {
     unsigned seq;  /* odd while a writer owns the slot */
@@ -28,6 +35,7 @@ struct track_slot {
     uint64_t stamp; /* newer reads win over older ones for the same bytes */
     uint8_t origin; /* enum zc_origin */
     uint8_t looked_up; /* a write has found it: the first to give way */
+    int64_t changed_ns; /* the file's ctime when read; 0: it may change unseen */
 };
 
 static struct track_slot slots[TRACK_SLOTS];
@@ -44,6 +52,8 @@ static bool slot_claim(struct track_slot *s, unsigned *seq)
         return false;
     if (!__atomic_compare_exchange_n(&s->seq, &cur, cur + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
         return false;
+    /* The odd sequence is seen before any field this writer stores. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     *seq = cur + 1;
     return true;
 }
@@ -59,7 +69,15 @@ static bool slot_read(struct track_slot *s, struct track_slot *copy)
     unsigned seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
     if (seq & 1)
         return false;
-    *copy = *s;
+    copy->start = LOAD(s->start);
+    copy->len = LOAD(s->len);
+    copy->fd = LOAD(s->fd);
+    copy->dev = LOAD(s->dev);
+    copy->ino = LOAD(s->ino);
+    copy->file_off = LOAD(s->file_off);
+    copy->stamp = LOAD(s->stamp);
+    copy->origin = LOAD(s->origin);
+    copy->changed_ns = LOAD(s->changed_ns);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq && copy->len;
 }
@@ -73,8 +91,8 @@ static void slot_clear(struct track_slot *s)
         if (!__atomic_load_n(&s->len, __ATOMIC_RELAXED))
             return;
         if (slot_claim(s, &seq)) {
-            bool was_filled = s->len != 0;
-            s->len = 0;
+            bool was_filled = LOAD(s->len) != 0;
+            STORE(s->len, 0);
             slot_release(s, seq);
             if (was_filled)
                 __atomic_sub_fetch(&filled_slots, 1, __ATOMIC_RELEASE);
@@ -125,20 +143,34 @@ void zc_track_forget_fd(int fd)
         zc_track_forget_fds((unsigned)fd, (unsigned)fd);
 }
 
+/* The file's change time, as a stamp a later change is sure to alter:
+ * 0 when the file changed in this very clock tick, since a coarse
+ * timestamp (kernels before 6.13, other filesystems) could then be set to
+ * the same value by a change still to come. */
+static int64_t change_stamp(const struct stat *st)
+{
+    struct timespec now;
+    int64_t changed = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0 || changed >= now.tv_sec * 1000000000LL + now.tv_nsec)
+        return 0;
+    return changed;
+}
+
 static void slot_fill(struct track_slot *s, unsigned seq, const void *buf, size_t len, int fd,
                       const struct stat *st, off_t file_off, uint64_t stamp, enum zc_origin origin)
 {
-    if (!s->len)
+    if (!LOAD(s->len))
         __atomic_add_fetch(&filled_slots, 1, __ATOMIC_ACQ_REL);
-    s->start = (uintptr_t)buf;
-    s->len = len;
-    s->fd = fd;
-    s->dev = st->st_dev;
-    s->ino = st->st_ino;
-    s->file_off = file_off;
-    s->stamp = stamp;
-    s->origin = (uint8_t)origin;
-    s->looked_up = 0;
+    STORE(s->start, (uintptr_t)buf);
+    STORE(s->len, len);
+    STORE(s->fd, fd);
+    STORE(s->dev, st->st_dev);
+    STORE(s->ino, st->st_ino);
+    STORE(s->file_off, file_off);
+    STORE(s->stamp, stamp);
+    STORE(s->origin, (uint8_t)origin);
+    STORE(s->looked_up, 0);
+    STORE(s->changed_ns, origin == ZC_FROM_READ ? change_stamp(st) : 0);
     slot_release(s, seq);
 }
 
@@ -182,7 +214,7 @@ void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, o
             victim = s;
             break;
         }
-        if (!victim || s->stamp < victim->stamp)
+        if (!victim || LOAD(s->stamp) < LOAD(victim->stamp))
             victim = s;
     }
     unsigned seq;
@@ -206,7 +238,7 @@ void zc_track_protect(const void *addr, size_t len)
         if (!slen || sa >= b || a >= sa + slen)
             continue;
         if (slot_claim(s, &seq)) {
-            s->origin = origin == ZC_FROM_SHARED_MAP ? ZC_FROM_SHARED_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP_WRITABLE;
+            STORE(s->origin, origin == ZC_FROM_SHARED_MAP ? ZC_FROM_SHARED_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP_WRITABLE);
             slot_release(s, seq);
         } else {
             slot_clear(s);
@@ -248,6 +280,33 @@ void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
     hit->file_off = best.file_off + (off_t)(a - best.start);
     hit->len = n < avail ? n : avail;
     hit->origin = best.origin;
+    hit->changed_ns = best.changed_ns;
+}
+
+/* Stores into a writable shared mapping of a file change it without
+ * always changing its ctime (only the first store after writeback does). */
+bool zc_track_mapped_writable(dev_t dev, ino_t ino)
+{
+    struct track_slot copy;
+    for (int i = READ_SLOTS; i < TRACK_SLOTS; i++)
+        if (slot_read(&slots[i], &copy) && copy.origin == ZC_FROM_SHARED_MAP_WRITABLE && copy.ino == ino &&
+            copy.dev == dev)
+            return true;
+    return false;
+}
+
+/* In a fork child: a slot that a thread of the parent was writing stays
+ * odd for ever, and every forget overlapping it would spin.  The child
+ * has one thread; what that slot held is dropped. */
+void zc_track_after_fork(void)
+{
+    for (int i = 0; i < TRACK_SLOTS; i++) {
+        unsigned seq = __atomic_load_n(&slots[i].seq, __ATOMIC_RELAXED);
+        if (seq & 1) {
+            STORE(slots[i].len, 0);
+            __atomic_store_n(&slots[i].seq, seq + 1, __ATOMIC_RELEASE);
+        }
+    }
 }
 
 /* ---- called by the read hooks, after the real read succeeded ---- */

@@ -145,6 +145,7 @@ struct zc_hit {
     ino_t ino;
     off_t file_off;  /* file offset of the first byte asked for */
     size_t len;      /* how many of the asked bytes this read covers */
+    int64_t changed_ns;  /* reads: the file's ctime then; 0: could change unseen */
 };
 void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off);
 void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
@@ -154,6 +155,8 @@ void zc_note_protect(const void *addr, size_t len, int prot);
 void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off_t off);
 void zc_track_forget_range(const void *buf, size_t len);
 bool zc_track_knows_fd(int fd);  /* a remembered read from fd */
+bool zc_track_mapped_writable(dev_t dev, ino_t ino);
+void zc_track_after_fork(void);
 void zc_track_forget_fd(int fd);
 void zc_track_forget_fds(unsigned first, unsigned last);
 void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit);
@@ -166,6 +169,7 @@ size_t zc_track_floor(void);
 enum zc_skip zc_prove_unchanged(int fd, const struct stat *st, off_t off, const void *buf, size_t n);
 void zc_proof_forget_file(int fd);
 void zc_proof_init(void);
+void zc_proof_after_fork(void);
 
 /* ---- rewrite.c: deciding and doing a rewrite ---- */
 enum zc_sink { ZC_SINK_WRITE, ZC_SINK_SEND };
@@ -196,6 +200,7 @@ struct zc_piece {
     ino_t ino;
     bool must_prove;  /* compare with the file before sending */
     uint8_t origin;   /* enum zc_origin */
+    int64_t changed_ns;  /* reads: the file's ctime when read (zc_hit) */
 };
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off, int send_flags, bool *fell_back);
