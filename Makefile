@@ -5,8 +5,11 @@
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib/zcopy
+MANDIR  ?= $(PREFIX)/share/man
 CC      ?= cc
 CFLAGS  ?= -O2 -g
+# CPPFLAGS and LDFLAGS (a distribution's hardening flags: _FORTIFY_SOURCE,
+# -z relro) go into every build below, the memory checkers' aside.
 # Required flags live apart from CFLAGS so a user's CFLAGS cannot drop them.
 ZC_CFLAGS := -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden $(if $(CI),-Werror)
 PROG_CFLAGS := -std=gnu11 -Wall -Wextra $(if $(CI),-Werror)
@@ -30,21 +33,24 @@ all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 # process that loads it.  Bound lazily, every process a fork-per-connection
 # server forks bound them again at its first rewrite (5% of writev-httpd's
 # CPU at 64 KiB was the dynamic linker's lookups).
+# The SONAME is the file's own name: the library is preloaded by path, never
+# linked against, and its interface is libc's (the hooks).
 $(LIB): $(LIB_SRC) $(LIB_HDR)
-	$(CC) $(ZC_CFLAGS) $(CFLAGS) -shared -Wl,-z,now -o $@ $(LIB_SRC) -ldl -lpthread
+	$(CC) $(ZC_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(notdir $@) -Wl,-z,now \
+	  -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(CMD): $(CMD_SRC) shim/command.h shim/common.h shim/hooks.def
-	$(CC) $(PROG_CFLAGS) $(CFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ $(CMD_SRC)
+	$(CC) $(PROG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ $(CMD_SRC)
 
 examples/%: examples/%.c
-	$(CC) $(PROG_CFLAGS) $(CFLAGS) -o $@ $<
+	$(CC) $(PROG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 tests/progs/lib%.so: tests/progs/lib%.c
-	$(CC) $(PROG_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
+	$(CC) $(PROG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -fPIC -shared -o $@ $<
 
 # A test program may link one helper library of the same stem (ctor_main + libctor_write).
 tests/progs/%: tests/progs/%.c $(PROG_LIBS) $(PROG_HDR)
-	$(CC) $(PROG_CFLAGS) $(CFLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-Ltests/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
+	$(CC) $(PROG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-Ltests/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
 
 comma := ,
 
@@ -84,6 +90,15 @@ $(ASAN_DIR)/progs/%: tests/progs/%.c $(patsubst tests/progs/%,$(ASAN_DIR)/progs/
 	@mkdir -p $(@D)
 	$(CC) $(PROG_CFLAGS) $(ASAN_FLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-L$(ASAN_DIR)/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
 
+# ---- a C library that lacks a function (tests/symbols.bats builds these) ----
+# build/test-missing/NAME/libzcopy.so: the library as built above, except
+# that dlsym finds no NAME (ZC_TEST_MISSING exists in these builds only).
+MISSING_DIR := build/test-missing
+
+$(MISSING_DIR)/%/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ZC_CFLAGS) $(CFLAGS) -DZC_TEST_MISSING='"$*"' -shared -Wl,-z,now -o $@ $(LIB_SRC) -ldl -lpthread
+
 # ---- differential fuzzing (tests/fuzz/run; a fixed set runs in `make test`) ----
 # make fuzz [SEEDS=N | SEEDS=A..B] [FUZZ_EXCLUDE=class,...]: each seed's ops
 # run without zcopy, in safe mode and in trust mode; the transcripts must match.
@@ -113,10 +128,11 @@ install: $(LIB) $(CMD)
 	install -D -m 0755 shim/zcopy-report $(DESTDIR)$(LIBDIR)/zcopy-report
 	install -D -m 0644 shim/skip_reasons.def $(DESTDIR)$(LIBDIR)/skip_reasons.def
 	install -D -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/zcopy
+	install -D -m 0644 man/zcopy.1 $(DESTDIR)$(MANDIR)/man1/zcopy.1
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libzcopy.so $(DESTDIR)$(LIBDIR)/zcopy-report $(DESTDIR)$(LIBDIR)/skip_reasons.def
-	rm -f $(DESTDIR)$(BINDIR)/zcopy
+	rm -f $(DESTDIR)$(BINDIR)/zcopy $(DESTDIR)$(MANDIR)/man1/zcopy.1
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
 
 clean:
