@@ -148,7 +148,7 @@ EXPORT int close(int fd)
 
 EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
-    if (!zc_ready() || !real_close_range)
+    if (!zc_ready())
         return (int)syscall(SYS_close_range, first, last, flags);
     if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC))
         fds_releasing(first, last);
@@ -185,7 +185,7 @@ EXPORT int dup2(int fd, int newfd)
  * as a pointer-sized value, and so do we. */
 static int fcntl_hook(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
-    if (!zc_ready() || !real)
+    if (!zc_ready())
         return (int)syscall(SYS_fcntl, fd, cmd, arg);
     int r = real(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
@@ -253,9 +253,15 @@ EXPORT int pipe(int fds[2])
 
 EXPORT pid_t fork(void)
 {
-    if (!zc_ready() || !real_fork)
-        return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);  /* only while resolving */
-    return real_fork();  /* the child's reset runs from pthread_atfork (symbols.c) */
+    if (zc_ready())
+        return real_fork();  /* the child's reset runs from pthread_atfork (symbols.c) */
+    /* glibc's fork whenever it is known, also with zcopy off for a missing
+     * symbol: the raw syscall skips the program's pthread_atfork handlers
+     * and glibc's own resets in the child. */
+    pid_t (*found)(void) = __atomic_load_n(&real_fork, __ATOMIC_RELAXED);
+    if (found)
+        return found();
+    return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);  /* only while resolving */
 }
 
 /* ---- the program's own fast calls ---- */

@@ -279,7 +279,7 @@ EXPORT int mprotect(void *addr, size_t len, int prot)
 
 EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
-    if (!zc_ready() || !real_pkey_mprotect)
+    if (!zc_ready())
         return (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey);
     if (zc_active())
         zc_note_protect(addr, len, prot);

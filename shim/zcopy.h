@@ -29,13 +29,20 @@
 #include "hooks.def"
 #undef HOOK
 
-extern volatile int zc_symbols_ready;
+/* zc_symbols_state: READY, MISSING (a mandatory symbol: zcopy stays off),
+ * 0 (not resolved yet) or the pid of a process resolving. */
+#define ZC_SYMBOLS_READY (-1)
+#define ZC_SYMBOLS_MISSING (-2)
+extern int zc_symbols_state;
 bool zc_resolve_symbols(void);
-/* True once every real_<fn> is usable; false only while resolving (a call
- * from inside dlsym, or a signal handler interrupting it): use a raw syscall. */
+/* True once every real_<fn> is usable.  False while resolving (a call from
+ * inside dlsym, from a signal handler interrupting it, or from another
+ * thread meanwhile) and for ever if a mandatory symbol is missing: use a raw
+ * syscall.  Acquire: pairs with the release that publishes the pointers. */
 static inline bool zc_ready(void)
 {
-    return __builtin_expect(zc_symbols_ready, 1) || zc_resolve_symbols();
+    return __builtin_expect(__atomic_load_n(&zc_symbols_state, __ATOMIC_ACQUIRE) == ZC_SYMBOLS_READY, 1) ||
+           zc_resolve_symbols();
 }
 
 /* Non-zero while this thread runs zcopy code: a signal handler that calls a
