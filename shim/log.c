@@ -553,6 +553,6 @@ void zc_log_diag_report(int fd)
 
 void zc_log_finish(void)
 {
-    if (zc_settings_loaded && zc_cfg.log_dest[0])
+    if (zc_settings_ready() && zc_cfg.log_dest[0])
         flush_all(true);
 }

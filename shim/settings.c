@@ -16,7 +16,7 @@
 #define ZC_DEFAULT_MIN_BYTES 65536
 
 struct zc_settings zc_cfg = { .mode = ZC_MODE_OFF, .min_bytes = ZC_DEFAULT_MIN_BYTES };
-volatile int zc_settings_loaded;
+int zc_settings_loaded;
 
 const char *zc_mode_name(enum zc_mode mode)
 {
@@ -181,6 +181,7 @@ void zc_settings_load(void)
     if (no_children && *no_children && strcmp(no_children, "0"))
         keep_preload_from_children();
     zc_cfg = cfg;
-    zc_settings_loaded = 1;
+    /* Release: a thread that sees it loaded sees all of zc_cfg. */
+    __atomic_store_n(&zc_settings_loaded, 1, __ATOMIC_RELEASE);
     errno = saved_errno;
 }

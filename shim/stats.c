@@ -68,7 +68,7 @@ static int open_stats_dest(const char *dest)
 
 void zc_stats_report(void)
 {
-    if (!zc_settings_loaded || !zc_cfg.stats_dest[0])
+    if (!zc_settings_ready() || !zc_cfg.stats_dest[0])
         return;
     int saved_errno = errno;
     int fd = open_stats_dest(zc_cfg.stats_dest);

@@ -63,15 +63,21 @@ struct zc_settings {
     int backtrace_depth;   /* frames kept per call site; 0 = caller only */
 };
 extern struct zc_settings zc_cfg;
-extern volatile int zc_settings_loaded;
+extern int zc_settings_loaded;  /* with acquire: zc_settings_ready() */
 void zc_settings_load(void);
 const char *zc_mode_name(enum zc_mode mode);
 const char *zc_printable(const char *s, char *out, size_t size);
+/* Acquire: pairs with the release after zc_cfg is filled in (a thread that
+ * a library's constructor started may call hooks meanwhile). */
+static inline bool zc_settings_ready(void)
+{
+    return __atomic_load_n(&zc_settings_loaded, __ATOMIC_ACQUIRE);
+}
 /* Watch calls only after the constructor read the settings and mode != off
  * (diag watches and decides, but never changes a call). */
 static inline bool zc_active(void)
 {
-    return zc_settings_loaded && zc_cfg.mode != ZC_MODE_OFF;
+    return zc_settings_ready() && zc_cfg.mode != ZC_MODE_OFF;
 }
 
 /* ---- stats.c: lock-free counters and the exit summary ---- */
