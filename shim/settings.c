@@ -180,6 +180,11 @@ void zc_settings_load(void)
     const char *no_children = secure_getenv(ZCOPY_ENV_NO_CHILDREN);
     if (no_children && *no_children && strcmp(no_children, "0"))
         keep_preload_from_children();
+    /* Stderr as the program has it now: the summary, or the line saying
+     * why it could not be written, must reach it at exit even if the
+     * program closes fd 2 first (output.c). */
+    if (cfg.stats_dest[0])
+        zc_output_keep_stderr();
     zc_cfg = cfg;
     /* Release: a thread that sees it loaded sees all of zc_cfg. */
     __atomic_store_n(&zc_settings_loaded, 1, __ATOMIC_RELEASE);

@@ -38,32 +38,13 @@ static void clear_counters(uint64_t *counts, size_t n)
             counts[i] = 0;
 }
 
-/* A forked child reports its own work, not its parent's. */
+/* A forked child reports its own work, not its parent's, to its own stderr. */
 void zc_stats_reset(void)
 {
+    zc_output_forked();
     clear_counters(method_bytes, sizeof method_bytes / sizeof method_bytes[0]);
     clear_counters(method_calls, sizeof method_calls / sizeof method_calls[0]);
     clear_counters(skip_counts, sizeof skip_counts / sizeof skip_counts[0]);
-}
-
-/* "%p" in the path becomes the pid, so that each process of a forking
- * server keeps its own summary. */
-static int open_stats_dest(const char *dest)
-{
-    if (!strcmp(dest, "-"))
-        return 2;
-    char path[512];
-    size_t o = 0;
-    for (const char *s = dest; *s && o < sizeof path - 24; s++) {
-        if (s[0] == '%' && s[1] == 'p') {
-            o += snprintf(path + o, sizeof path - o, "%d", (int)getpid());
-            s++;
-        } else {
-            path[o++] = *s;
-        }
-    }
-    path[o] = 0;
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
 void zc_stats_report(void)
@@ -71,11 +52,16 @@ void zc_stats_report(void)
     if (!zc_settings_ready() || !zc_cfg.stats_dest[0])
         return;
     int saved_errno = errno;
-    int fd = open_stats_dest(zc_cfg.stats_dest);
+    /* A file: created 0600, never through a symlink.  Stderr: the one the
+     * program had at start, though it may have closed fd 2 by now (GNU
+     * coreutils do, in an atexit handler that runs before us). */
+    struct zc_output out;
+    int fd = zc_output_open(zc_cfg.stats_dest, &out);
     if (fd < 0) {
         char shown[80];
-        dprintf(2, "zcopy: cannot write the summary to %s: %s\n", zc_printable(zc_cfg.stats_dest, shown, sizeof shown),
-                strerror(errno));
+        if (strcmp(zc_cfg.stats_dest, "-"))  /* else there is no stderr left to say it on */
+            dprintf(zc_output_stderr(), "zcopy: cannot write the summary to %s: %s\n",
+                    zc_printable(zc_cfg.stats_dest, shown, sizeof shown), strerror(errno));
         errno = saved_errno;
         return;
     }
@@ -95,7 +81,7 @@ void zc_stats_report(void)
             dprintf(fd, "zcopy:   skip %s %llu\n", zc_skip_name(r), (unsigned long long)skip_counts[r]);
     if (zc_cfg.mode == ZC_MODE_DIAG)
         zc_log_diag_report(fd);
-    if (fd != 2)
-        close(fd);
+    if (strcmp(zc_cfg.stats_dest, "-"))
+        real_close(fd);
     errno = saved_errno;
 }

@@ -100,6 +100,20 @@ void zc_stats_skip(enum zc_skip reason);
 void zc_stats_reset(void);
 void zc_stats_report(void);
 
+/* ---- output.c: the summary's and the log's files, and stderr ---- */
+struct zc_output {
+    dev_t dev;  /* the file an fd was opened on */
+    ino_t ino;
+};
+/* DEST: "-" for stderr (as the program had it at start), else a path in
+ * which %p becomes the pid.  Returns the fd, or -1 with errno set. */
+int zc_output_open(const char *dest, struct zc_output *out);
+bool zc_output_still_open(int fd, const struct zc_output *out);
+void zc_output_path(const char *dest, char *path, size_t size);
+void zc_output_keep_stderr(void);  /* in the constructor, before the program runs */
+int zc_output_stderr(void);  /* for messages: the stderr the program had at start */
+void zc_output_forked(void);
+
 /* ---- log.c: the decision log, per call site ---- */
 enum zc_action { ZC_ACT_REWRITE, ZC_ACT_WOULD_REWRITE, ZC_ACT_SKIP, ZC_ACT_FALLBACK, ZC_ACTIONS };
 struct zc_decision {
