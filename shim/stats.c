@@ -47,9 +47,30 @@ void zc_stats_reset(void)
     clear_counters(skip_counts, sizeof skip_counts / sizeof skip_counts[0]);
 }
 
+/* Whether zcopy met anything in this process worth a summary: a fast call
+ * (its own or the program's), a write it had to decide about, or at least
+ * ZCOPY_MIN_BYTES passed through in all.  With ZCOPY_STATS=1 in the
+ * environment, a shell script's every child would print six lines about
+ * nothing. */
+static bool worth_reporting(void)
+{
+    if (zc_cfg.mode == ZC_MODE_DIAG)
+        return true;  /* diag exists to print its report */
+    for (int m = 0; m < ZC_METHODS; m++)
+        if (m != ZC_PLAIN && method_calls[m])
+            return true;
+    for (int r = 1; r < ZC_SKIP_COUNT; r++)
+        if (r != ZC_SKIP_BELOW_MIN_BYTES && skip_counts[r])
+            return true;
+    return method_bytes[ZC_PLAIN] >= zc_cfg.min_bytes;
+}
+
 void zc_stats_report(void)
 {
     if (!zc_settings_ready() || !zc_cfg.stats_dest[0])
+        return;
+    /* A file keeps every process's summary: it is a record, not noise. */
+    if (!strcmp(zc_cfg.stats_dest, "-") && !worth_reporting())
         return;
     int saved_errno = errno;
     /* A file: created 0600, never through a symlink.  Stderr: the one the

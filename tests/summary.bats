@@ -79,3 +79,25 @@ summary_total() {
   [ "$(cat target)" = "not zcopy's" ]
   [[ "$stderr" == "zcopy: cannot write the summary to $PWD/link: "* ]]
 }
+
+@test "with ZCOPY_STATS=1 in the environment, only the processes that met something worth a summary print one" {
+  # bash, its subshells and wc write a few bytes each; cat copies the file.
+  ZCOPY_STATS=1 with_zcopy bash -c 'x=$(echo y); (echo a); echo "$x"; cat src | wc -c; true' 2> err > out
+  cat err
+  [ "$(cat out)" = "$(printf 'a\ny\n%d' $((4 << 20)))" ]
+  [ "$(grep -c '^zcopy: summary' err)" -eq 1 ]
+  grep -q '^zcopy: summary pid=[0-9]* exe=cat ' err
+  # Small writes that add up to ZCOPY_MIN_BYTES are worth one: the
+  # summary says why nothing was rewritten.
+  ZCOPY_STATS=1 with_zcopy dd if=/dev/zero bs=8k count=20 status=none 2> err > out
+  cat err
+  [ "$(grep -c '^zcopy: summary pid=[0-9]* exe=dd ' err)" -eq 1 ]
+  grep -q '^zcopy:   skip below_min_bytes ' err
+  # diag always reports, and a file keeps every process's summary.
+  ZCOPY_MODE=diag with_zcopy true 2> err
+  grep -q '^zcopy: summary pid=[0-9]* exe=true ' err
+  ZCOPY_STATS="$PWD/stats.%p" with_zcopy bash -c '(true); true' 2> err
+  [ ! -s err ]
+  files=(stats.*)
+  [ "${#files[@]}" -ge 2 ]
+}
