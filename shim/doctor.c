@@ -286,6 +286,73 @@ static bool script_interpreter(const char *path, char *out, size_t size)
     return true;
 }
 
+/* The program a shell script hands itself over to: the last line whose
+ * command is exec (after any VAR=value words), its options (-a NAME, -c,
+ * -l) and redirections skipped, quotes taken off.  A launcher (a pyenv or
+ * rbenv shim, a container entrypoint) runs its interpreter only to exec
+ * the program that does the work.  Returns the line number, 0 if none,
+ * and in *word the program as written there ("$prog": only the script
+ * knows which). */
+static int script_exec_target(const char *path, char *word, size_t size)
+{
+    static char text[65536];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = 0;
+    int found = 0, number = 0;
+    for (char *line = text, *next; line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        number++;
+        char *save, *w = strtok_r(line, " \t", &save);
+        while (w && strchr(w, '=') && w[0] != '=' && w[0] != '-')  /* VAR=value exec ... */
+            w = strtok_r(NULL, " \t", &save);
+        if (!w || strcmp(w, "exec"))
+            continue;
+        while ((w = strtok_r(NULL, " \t", &save))) {
+            if (!strcmp(w, "-a"))
+                w = strtok_r(NULL, " \t", &save);  /* exec -a NAME: argv[0] */
+            else if (w[0] == '-' || strpbrk(w, "<>"))
+                continue;  /* -c, -l, --, and redirections (2>&1, >file) */
+            else
+                break;
+        }
+        if (!w || w[0] == '#' || w[0] == ';')
+            continue;  /* exec with redirections only: not a program */
+        size_t len = strcspn(w, ";&|");
+        if ((w[0] == '"' || w[0] == '\'') && len > 1 && w[len - 1] == w[0]) {
+            w++;
+            len -= 2;
+        }
+        snprintf(word, size, "%.*s", (int)len, w);
+        found = number;
+    }
+    return found;
+}
+
+/* Says which program a script execs, when the script names it. */
+static void doctor_script_exec(const char *script, const char *interp)
+{
+    char word[PATH_MAX], target[PATH_MAX];
+    int line = script_exec_target(script, word, sizeof word);
+    if (!line)
+        return;
+    if (strchr(word, '$') || strchr(word, '`')) {
+        finding("note", "%s execs %s (line %d), which only the script knows: that program, not %s, "
+                "does the work; run zcopy doctor on it", script, word, line, interp);
+        return;
+    }
+    if (!resolve_command(word, target, sizeof target))
+        snprintf(target, sizeof target, "%s", word);
+    finding("note", "%s execs %s (line %d): that program, not %s, does the work; "
+            "see zcopy doctor %s", script, target, line, interp, target);
+}
+
 int cmd_doctor(int argc, char **argv)
 {
     int first = argc > 1 && !strcmp(argv[1], "--") ? 2 : 1;
@@ -305,11 +372,14 @@ int cmd_doctor(int argc, char **argv)
     printf("%s\n", path);
     /* A #! script runs its interpreter: that is what gets preloaded. */
     for (int depth = 0; depth < 4 && script_interpreter(path, interp, sizeof interp); depth++) {
+        char script[PATH_MAX];
+        snprintf(script, sizeof script, "%s", path);
         if (!resolve_command(interp, path, sizeof path)) {
             fprintf(stderr, "zcopy: doctor: script interpreter %s: not found\n", interp);
             return 1;
         }
         printf("runs %s\n", path);
+        doctor_script_exec(script, path);
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;

@@ -177,6 +177,25 @@ agrees() {
   fi
 }
 
+@test "doctor: a script that execs another program (a pyenv shim) says which one, when the script names it" {
+  # Like pyenv's shims: the interpreter only starts the program that works.
+  printf '#!/bin/sh\nset -e\nexec 2>/dev/null\n[ -n "$1" ] || exit 2\nexec -a python3 showmaps "$@"\n' > shim-named
+  printf '#!/bin/sh\nprogram="${0##*/}"\nexec "$PYENV_ROOT/libexec/pyenv" exec "$program" "$@"\n' > shim-variable
+  printf '#!/bin/sh\n# exec nothing here\necho "exec is only a word"\nexec >/dev/null\n' > no-exec
+  chmod +x shim-named shim-variable no-exec
+  run env PATH="$B:$PATH" "$ZC_CMD" doctor ./shim-named
+  echo "$output"
+  [ "${lines[1]}" = "runs /bin/sh" ]
+  grep -qx "  note  ./shim-named execs $B/showmaps (line 5): that program, not /bin/sh, does the work; see zcopy doctor $B/showmaps" <<< "$output"
+  run "$ZC_CMD" doctor ./shim-variable
+  echo "$output"
+  grep -q '^  note  ./shim-variable execs \$PYENV_ROOT/libexec/pyenv (line 3), which only the script knows' <<< "$output"
+  run "$ZC_CMD" doctor ./no-exec
+  echo "$output"
+  [ "$status" -eq 0 ]
+  ! grep -q 'execs' <<< "$output"
+}
+
 @test "doctor: this kernel's sendfile, splice and copy_file_range" {
   run "$ZC_CMD" doctor "$B/showmaps"
   for call in sendfile splice copy_file_range; do
