@@ -52,6 +52,8 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     MODE_ARG(flags, mode);
     if (!zc_ready())
         return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+    if (flags & O_TRUNC)
+        zc_inflight_settle_path(dirfd, path);
     return fresh_fd(real_openat64(dirfd, path, flags, mode));
 }
 
@@ -81,6 +83,8 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
     if (!zc_ready())
         return (int)syscall(SYS_openat, dirfd, path, flags, 0);
+    if (flags & O_TRUNC)
+        zc_inflight_settle_path(dirfd, path);
     return fresh_fd(real___openat64_2(dirfd, path, flags));
 }
 
@@ -276,6 +280,7 @@ EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *off, size_t n)
 {
     if (!zc_ready())
         return syscall(SYS_sendfile, out_fd, in_fd, off, n);
+    zc_inflight_settle_fd(out_fd);  /* it may write into a file */
     return counted_fast(real_sendfile64(out_fd, in_fd, off, n));
 }
 
@@ -288,6 +293,7 @@ EXPORT ssize_t splice(int fd_in, off64_t *off_in, int fd_out, off64_t *off_out, 
 {
     if (!zc_ready())
         return syscall(SYS_splice, fd_in, off_in, fd_out, off_out, n, flags);
+    zc_inflight_settle_fd(fd_out);
     return counted_fast(real_splice(fd_in, off_in, fd_out, off_out, n, flags));
 }
 
@@ -319,11 +325,24 @@ EXPORT int truncate64(const char *path, off64_t len)
 {
     if (!zc_ready())
         return (int)syscall(SYS_truncate, path, len);
-    zc_inflight_settle_path(path);
+    zc_inflight_settle_path(AT_FDCWD, path);
     return real_truncate64(path, len);
 }
 
 EXPORT int truncate(const char *path, off_t len)
 {
     return truncate64(path, len);
+}
+
+EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_fallocate, fd, mode, off, len);
+    zc_inflight_settle_fd(fd);  /* punching or zeroing a range changes its bytes */
+    return real_fallocate64(fd, mode, off, len);
+}
+
+EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    return fallocate64(fd, mode, off, len);
 }

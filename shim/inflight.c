@@ -1,5 +1,6 @@
-/* Bytes in flight (DESIGN.md rule 7).  After sendfile/splice into a pipe
- * or socket, the reader holds references to page-cache pages until it reads
+/* Bytes in flight: a receiver must get the bytes the plain write sent,
+ * even if the program then changes the file.  After sendfile/splice into a
+ * pipe or socket, the reader holds references to page-cache pages until it reads
  * them: the plain write() had sent a snapshot.  So before the program itself
  * changes a file (write, pwrite, writev, copy_file_range into it, ftruncate,
  * truncate) whose bytes zcopy sent and which may still be queued, wait until
@@ -25,6 +26,8 @@
 #include <linux/sockios.h>
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -34,8 +37,17 @@
 
 #define INFLIGHT_SLOTS 16
 #define DRAIN_WAIT_MS 1000
+#define SWEEP_EVERY_MS 100
 
+/* A slot's state word: the state in its low bits, above them a count of
+ * the times it was claimed, so that a reader comparing fields without
+ * claiming the slot can tell whether it was refilled meanwhile (a seqlock,
+ * with the fences of track.c's). */
 enum { SLOT_FREE, SLOT_BUSY, SLOT_USED };
+#define STATE_BITS 3u
+#define CLAIMED_ONCE 4u
+#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
 /* A TCP connection by its addresses, so that its queues can be asked for
  * after the program has closed or reused the fd: the kernel keeps sending
@@ -47,7 +59,7 @@ struct tcp_ends {
 };
 
 struct inflight {
-    int state;
+    unsigned state;  /* SLOT_* | claims * CLAIMED_ONCE */
     dev_t src_dev;
     ino_t src_ino;
     int dst_fd;
@@ -59,6 +71,35 @@ struct inflight {
     uint32_t unix_peer_ino;  /* unix stream socket: the receiving end, 0 unknown */
     int64_t pipe_closed_ns;  /* a pipe closed with bytes unread: when (CLOCK_MONOTONIC) */
 };
+
+static unsigned state_of(unsigned word)
+{
+    return word & STATE_BITS;
+}
+
+/* Claims a slot that is not busy; *word is then its state before. */
+static bool slot_claim(struct inflight *s, unsigned *word)
+{
+    unsigned before = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+    if (state_of(before) == SLOT_BUSY ||
+        !__atomic_compare_exchange_n(&s->state, &before, (before & ~STATE_BITS) + CLAIMED_ONCE + SLOT_BUSY, false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return false;
+    __atomic_thread_fence(__ATOMIC_RELEASE);  /* busy is seen before any field we store */
+    *word = before;
+    return true;
+}
+
+static void slot_release(struct inflight *s, unsigned state)
+{
+    unsigned claimed = __atomic_load_n(&s->state, __ATOMIC_RELAXED) & ~STATE_BITS;
+    __atomic_store_n(&s->state, claimed | state, __ATOMIC_RELEASE);
+}
+
+static bool slot_used(const struct inflight *s)
+{
+    return state_of(__atomic_load_n(&s->state, __ATOMIC_ACQUIRE)) == SLOT_USED;
+}
 
 struct inflight_table {
     int live;  /* used slots: zero keeps every check free of syscalls */
@@ -239,20 +280,31 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
-        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->src_ino == src_ino &&
-            s->src_dev == src_dev && s->dst_fd == dst_fd && s->dst_ino == dest->ino && s->dst_dev == dest->dev)
-            return;
+        unsigned word = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+        if (state_of(word) != SLOT_USED)
+            continue;
+        bool same = LOAD(s->src_ino) == src_ino && LOAD(s->src_dev) == src_dev && LOAD(s->dst_fd) == dst_fd &&
+                    LOAD(s->dst_ino) == dest->ino && LOAD(s->dst_dev) == dest->dev;
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (same && __atomic_load_n(&s->state, __ATOMIC_RELAXED) == word)
+            return;  /* not refilled while we compared */
     }
     pid_t me = getpid();
     struct inflight *s = &t->slots[__atomic_fetch_add(&t->cursor, 1, __ATOMIC_RELAXED) % INFLIGHT_SLOTS];
-    int state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-    if (state == SLOT_BUSY || !__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE,
-                                                           __ATOMIC_RELAXED))
+    unsigned before;
+    if (!slot_claim(s, &before))
         return;
     /* Overwriting an older entry loses its wait: rare, with 16 slots. */
-    *s = (struct inflight){ .state = SLOT_BUSY, .src_dev = src_dev, .src_ino = src_ino, .dst_fd = dst_fd,
-                            .dst_dev = dest->dev, .dst_ino = dest->ino, .dst_is_pipe = dest->kind == ZC_DEST_PIPE,
-                            .owner = me };
+    STORE(s->src_dev, src_dev);
+    STORE(s->src_ino, src_ino);
+    STORE(s->dst_fd, dst_fd);
+    STORE(s->dst_dev, dest->dev);
+    STORE(s->dst_ino, dest->ino);
+    STORE(s->dst_is_pipe, dest->kind == ZC_DEST_PIPE);
+    STORE(s->pipe_closed_ns, 0);
+    s->owner = me;
+    s->tcp.family = 0;
+    s->unix_peer_ino = 0;
     if (dest->inet)
         tcp_ends_of(dst_fd, &s->tcp);
     else if (dest->kind == ZC_DEST_SOCKET && dest->ino == (uint32_t)dest->ino) {
@@ -260,9 +312,9 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
         long peer = unix_diag_ask((uint32_t)dest->ino, UDIAG_SHOW_PEER);
         s->unix_peer_ino = peer > 0 ? (uint32_t)peer : 0;
     }
-    if (state == SLOT_FREE)
+    if (state_of(before) == SLOT_FREE)
         __atomic_add_fetch(&t->live, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
+    slot_release(s, SLOT_USED);
 }
 
 static int64_t now_ns(void)
@@ -280,8 +332,8 @@ static bool any_in_flight(void)
 /* A noted pipe that fd may still be the sending end of, unstamped. */
 static bool pipe_entry_for(const struct inflight *s, unsigned first, unsigned last)
 {
-    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SLOT_USED && s->dst_is_pipe &&
-           (unsigned)s->dst_fd >= first && (unsigned)s->dst_fd <= last && !s->pipe_closed_ns;
+    return slot_used(s) && LOAD(s->dst_is_pipe) && (unsigned)LOAD(s->dst_fd) >= first &&
+           (unsigned)LOAD(s->dst_fd) <= last && !LOAD(s->pipe_closed_ns);
 }
 
 /* Whether closing fd has anything to stamp or clear here; reads only. */
@@ -323,20 +375,18 @@ void zc_inflight_fds_closing(unsigned first, unsigned last)
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
-        int state = SLOT_USED;
-        if (!pipe_entry_for(s, first, last))
+        unsigned before;
+        if (!pipe_entry_for(s, first, last) || !slot_claim(s, &before))
             continue;
-        if (!__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            continue;
-        if (fd_queue(s) > 0)
-            s->pipe_closed_ns = now_ns();
-        __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
+        if (state_of(before) == SLOT_USED && fd_queue(s) > 0)
+            STORE(s->pipe_closed_ns, now_ns());
+        slot_release(s, state_of(before));
     }
 }
 
 /* The destination's unread bytes; -1: this process cannot tell (the entry
  * is another process's, and its fd is not here). */
-static long queued_bytes(const struct inflight *s, pid_t me)
+static long queued_bytes(struct inflight *s, pid_t me)
 {
     long unread = s->tcp.family ? tcp_unread(&s->tcp) : -1;
     if (unread >= 0)
@@ -354,34 +404,73 @@ static long queued_bytes(const struct inflight *s, pid_t me)
         if (unread >= 0)
             return unread;
     }
+    if (s->dst_is_pipe && !s->pipe_closed_ns && s->owner != me && kill(s->owner, 0) < 0 && errno == ESRCH)
+        STORE(s->pipe_closed_ns, now_ns());  /* its sender died: its fds closed then, or before */
     if (s->pipe_closed_ns)
         return now_ns() - s->pipe_closed_ns < DRAIN_WAIT_MS * 1000000LL;
     return s->owner == me ? 0 : -1;
 }
 
+/* Frees slot s, claimed by us, if its destination has drained: true. */
+static bool free_if_drained(struct inflight_table *t, struct inflight *s, pid_t me, int64_t deadline_ns)
+{
+    struct timespec ms = { 0, 1000000 };
+    long queued = queued_bytes(s, me);
+    while (queued > 0 && now_ns() < deadline_ns) {
+        nanosleep(&ms, NULL);
+        queued = queued_bytes(s, me);
+    }
+    if (queued != 0) {  /* still queued, or another process's: kept */
+        slot_release(s, SLOT_USED);
+        return false;
+    }
+    __atomic_sub_fetch(&t->live, 1, __ATOMIC_RELAXED);
+    slot_release(s, SLOT_FREE);
+    return true;
+}
+
+/* Before the program changes the file dev:ino: wait until what was sent
+ * from it has drained, one second at most for the whole call. */
 static void settle(dev_t dev, ino_t ino)
 {
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     pid_t me = getpid();
+    int64_t deadline = now_ns() + DRAIN_WAIT_MS * 1000000LL;
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
-        int state = SLOT_USED;
-        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SLOT_USED || s->src_ino != ino || s->src_dev != dev)
+        unsigned before;
+        if (!slot_used(s) || LOAD(s->src_ino) != ino || LOAD(s->src_dev) != dev || !slot_claim(s, &before))
             continue;
-        if (!__atomic_compare_exchange_n(&s->state, &state, SLOT_BUSY, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            continue;
-        struct timespec ms = { 0, 1000000 };
-        long queued = queued_bytes(s, me);
-        for (int waited = 0; waited < DRAIN_WAIT_MS && queued > 0; waited++) {
-            nanosleep(&ms, NULL);
-            queued = queued_bytes(s, me);
-        }
-        if (queued < 0) {  /* another process's: left for it */
-            __atomic_store_n(&s->state, SLOT_USED, __ATOMIC_RELEASE);
+        if (state_of(before) != SLOT_USED) {
+            slot_release(s, state_of(before));
             continue;
         }
-        __atomic_sub_fetch(&t->live, 1, __ATOMIC_RELAXED);
-        __atomic_store_n(&s->state, SLOT_FREE, __ATOMIC_RELEASE);
+        free_if_drained(t, s, me, deadline);
+    }
+}
+
+/* Entries whose destination has drained leave the table, so that once
+ * nothing is in flight a write to a file costs no fstat.  Asked at most
+ * every SWEEP_EVERY_MS, never waiting. */
+static int64_t next_sweep_ns;
+
+static void sweep_drained(void)
+{
+    int64_t now = now_ns();
+    if (now < __atomic_load_n(&next_sweep_ns, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&next_sweep_ns, now + SWEEP_EVERY_MS * 1000000LL, __ATOMIC_RELAXED);
+    struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    pid_t me = getpid();
+    for (int i = 0; i < INFLIGHT_SLOTS; i++) {
+        struct inflight *s = &t->slots[i];
+        unsigned before;
+        if (!slot_used(s) || !slot_claim(s, &before))
+            continue;
+        if (state_of(before) == SLOT_USED)
+            free_if_drained(t, s, me, 0);
+        else
+            slot_release(s, state_of(before));
     }
 }
 
@@ -389,10 +478,14 @@ void zc_inflight_settle_fd(int fd)
 {
     if (!any_in_flight() || zc_depth || fd < 0)
         return;
+    int saved_errno = errno;
+    sweep_drained();
+    errno = saved_errno;
+    if (!any_in_flight())
+        return;
     bool known = fd < KNOWN_FDS;
     if (known && (__atomic_load_n(&not_a_file[fd / 64], __ATOMIC_RELAXED) & (1ull << (fd % 64))))
         return;
-    int saved_errno = errno;
     struct stat st;
     if (zc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         settle(st.st_dev, st.st_ino);
@@ -406,13 +499,14 @@ void zc_inflight_settle_fd(int fd)
     errno = saved_errno;
 }
 
-void zc_inflight_settle_path(const char *path)
+/* truncate(), and open() with O_TRUNC: the file by its path. */
+void zc_inflight_settle_path(int dirfd, const char *path)
 {
-    if (!any_in_flight() || zc_depth)
+    if (!any_in_flight() || zc_depth || !path)
         return;
     int saved_errno = errno;
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+    if (fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode))
         settle(st.st_dev, st.st_ino);
     errno = saved_errno;
 }

@@ -226,6 +226,34 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return counted_plain(real_sendmsg(fd, msg, flags));
 }
 
+/* Not rewritten (copy loops do not use them), but they change a file
+ * whose bytes may still be in flight. */
+EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
+{
+    if (!zc_ready())
+        return syscall(SYS_pwritev2, fd, iov, iovcnt, off, 0, flags);
+    zc_inflight_settle_fd(fd);
+    return counted_plain(real_pwritev64v2(fd, iov, iovcnt, off, flags));
+}
+
+EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+    return pwritev64v2(fd, iov, iovcnt, off, flags);
+}
+
+EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
+{
+    if (!zc_ready())
+        return syscall(SYS_pwritev, fd, iov, iovcnt, off, 0);
+    zc_inflight_settle_fd(fd);
+    return counted_plain(real_pwritev64(fd, iov, iovcnt, off));
+}
+
+EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+    return pwritev64(fd, iov, iovcnt, off);
+}
+
 /* ---- mappings ---- */
 
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)

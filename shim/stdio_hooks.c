@@ -76,6 +76,9 @@ EXPORT size_t __fread_unlocked_chk(void *buf, size_t buflen, size_t size, size_t
 static size_t fwrite_locked(const void *buf, size_t size, size_t n, FILE *out, const void *site)
 {
     size_t total;
+    /* Into a file whose bytes may be in flight: glibc writes it later, or
+     * now, through its own write, which no hook sees. */
+    zc_inflight_settle_fd(fileno_unlocked(out));
     if (__builtin_mul_overflow(size, n, &total) || total < zc_cfg.min_bytes || !zc_active() || zc_depth)
         return real_fwrite_unlocked(buf, size, n, out);
     size_t buffer_size = (size_t)(out->_IO_buf_end - out->_IO_buf_base);

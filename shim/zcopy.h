@@ -212,7 +212,7 @@ void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *
 void zc_inflight_init(void);
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest);
 void zc_inflight_settle_fd(int fd);
-void zc_inflight_settle_path(const char *path);
+void zc_inflight_settle_path(int dirfd, const char *path);
 void zc_inflight_fd_changed(unsigned first, unsigned last);
 void zc_inflight_fds_closing(unsigned first, unsigned last);  /* before a close or dup2 over them */
 bool zc_inflight_may_know_fd(int fd);

@@ -254,6 +254,50 @@ setup() {
   done
 }
 
+# Every way the program can change its own file waits for the bytes in
+# flight, not only write, pwrite and ftruncate: pwritev, pwritev2,
+# fallocate, open(O_TRUNC) and fwrite (whose write glibc makes itself).
+@test "the source is changed after the copy by pwritev, pwritev2, fallocate, open(O_TRUNC) or fwrite (-H), receiver not reading yet: old bytes" {
+  head -c 65536 "$T/src" > "$T/small"
+  for how in pwritev pwritev2 fallocate otrunc fwrite; do
+    for dest in tcp pipe; do
+      cp "$T/small" "$T/b"
+      traced "$T/log" "$PROGS/copyloop" -d "$dest" -Z 300000 -A -H "$how" "$T/b" "$T/zc"
+      differ "$T/b" "$T/small"
+      cmp "$T/zc" "$T/small" || fail "$dest, $how: the receiver got the changed bytes"
+      expect_fast 'sendfile|splice' 65536
+    done
+  done
+}
+
+# One change waits one second at most in all, however many destinations
+# still hold its bytes: three pipes whose readers never read.  The wait
+# sleeps 1 ms at a time; waiting per destination took 3,000 sleeps.
+@test "three stalled destinations of one source: the change that follows waits one second in all, not one per destination" {
+  make -s -C "$ZC_ROOT" tests/progs/stalled3
+  head -c 65536 "$T/src" > "$T/small"
+  strace -f -qq -E LD_PRELOAD="$ZC_PRELOAD" -e trace=nanosleep,clock_nanosleep,splice -o "$T/log" -- \
+    "${ZC_RUN[@]}" "$PROGS/stalled3" "$T/small"
+  sleeps=$(grep -cE 'nanosleep' "$T/log")
+  echo "sleeps: $sleeps"
+  [ "$sleeps" -gt 100 ]   # it did wait
+  [ "$sleeps" -le 1100 ]
+  expect_fast splice $((3 * 65536))
+}
+
+# Once what zcopy sent has drained, its entry leaves the table: a later
+# write to an unrelated file (a server's access log) costs no fstat.
+@test "after the bytes in flight drained, writes to another file make no fstat" {
+  make -s -C "$ZC_ROOT" tests/progs/drainlog
+  strace -f -qq -E LD_PRELOAD="$ZC_PRELOAD" -e trace=getppid,fstat,newfstatat,splice -o "$T/log" -- \
+    "${ZC_RUN[@]}" "$PROGS/drainlog" "$T/src" "$T/access.log" | cat > "$T/out"
+  head -c 262144 "$T/src" | cmp - "$T/out"
+  expect_fast splice 262144
+  # Between the second and the third getppid: two writes to the log.
+  after=$(awk '/getppid/ { marks++; next } marks == 2 && /fstat/ { n++ } END { print n + 0 }' "$T/log")
+  [ "$after" -eq 0 ] || { cat "$T/log" >&2; fail "$after fstat calls after the table emptied"; }
+}
+
 # The program closes the destination (here dup2 /dev/null over it, as fuzz
 # seeds 48442 and 88069 did) before it overwrites the file.  The receiver
 # still holds the pages: TCP is found by its addresses, a unix socket's peer

@@ -60,6 +60,7 @@ static struct {
 	long first_sleep_us;    /* -Z */
 	int offsets;            /* -P */
 	int after;              /* -A */
+	const char *after_how;  /* -H */
 	int fork_copy;          /* -X */
 	int null_dest;          /* -Y */
 	int close_dest;         /* -C */
@@ -99,6 +100,8 @@ static void usage(const char *why)
 		"  -P         print \"offsets src=N dst=N\" to stderr at the end\n"
 		"  -A         after the copy, overwrite all of SRC in place (its bytes may still\n"
 		"             be in the pipe or socket: the receiver must get the old ones)\n"
+		"  -H HOW     how -A overwrites: pwrite (default), pwritev, pwritev2, fallocate\n"
+		"             (zeroes the range), otrunc (open O_TRUNC, then write), fwrite\n"
 		"  -X         the copy runs in a forked child; this process waits for it, then\n"
 		"             goes on (-A: the parent overwrites what its child sent)\n"
 		"  -Y         after the copy, dup2 /dev/null over the destination fd (before -A)\n"
@@ -150,19 +153,44 @@ static void copy_in_child(char **bufs)
  * receiver (slowed by -z) has not read everything yet. */
 static void overwrite_source(const char *src, char *buf)
 {
-	int fd = open(src, O_WRONLY);
+	const char *how = opt.after_how ? opt.after_how : "pwrite";
+	off_t size = lseek(src_fd, 0, SEEK_END);
+	int otrunc = strcmp(how, "otrunc") == 0;
+	int fd = open(src, O_WRONLY | (otrunc ? O_TRUNC : 0));
 	if (fd < 0)
 		die("open -A");
 	memset(buf, 'Z', opt.chunk);
-	off_t size = lseek(src_fd, 0, SEEK_END);
+	if (strcmp(how, "fallocate") == 0) {
+		if (fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, size) < 0)
+			die("fallocate -A");
+		close(fd);
+		return;
+	}
+	FILE *stream = strcmp(how, "fwrite") == 0 ? fdopen(fd, "w") : NULL;
 	for (off_t off = 0; off < size;) {
 		size_t n = size - off < (off_t)opt.chunk ? (size_t)(size - off) : opt.chunk;
-		ssize_t w = pwrite(fd, buf, n, off);
+		struct iovec iov = { buf, n };
+		ssize_t w;
+		if (strcmp(how, "pwrite") == 0)
+			w = pwrite(fd, buf, n, off);
+		else if (strcmp(how, "pwritev") == 0)
+			w = pwritev(fd, &iov, 1, off);
+		else if (strcmp(how, "pwritev2") == 0)
+			w = pwritev2(fd, &iov, 1, off, 0);
+		else if (otrunc)
+			w = write(fd, buf, n);
+		else if (stream)
+			w = fwrite(buf, 1, n, stream) == n ? (ssize_t)n : -1;
+		else
+			usage("bad -H");
 		if (w < 0)
-			die("pwrite -A");
+			die("write -A");
 		off += w;
 	}
-	close(fd);
+	if (stream)
+		fclose(stream);
+	else
+		close(fd);
 }
 
 /* ---- destinations and the receiver child -------------------------------- */
@@ -532,7 +560,7 @@ static void copy_loop(char **bufs)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAXYC")) != -1) {
+	while ((c = getopt(argc, argv, "d:r:w:c:k:g:2M:R:F:D:NS:z:Z:PAH:XYC")) != -1) {
 		switch (c) {
 		case 'd': opt.dst = pick(optarg, dst_names, 7, "bad -d"); break;
 		case 'r': opt.rd = pick(optarg, rd_names, 3, "bad -r"); break;
@@ -558,6 +586,7 @@ int main(int argc, char **argv)
 		case 'Z': opt.first_sleep_us = (long)parse_size(optarg, "bad -Z"); break;
 		case 'P': opt.offsets = 1; break;
 		case 'A': opt.after = 1; break;
+		case 'H': opt.after_how = optarg; break;
 		case 'X': opt.fork_copy = 1; break;
 		case 'Y': opt.null_dest = 1; break;
 		case 'C': opt.close_dest = 1; break;
