@@ -31,8 +31,8 @@ all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 
 # -z now: the library's calls into libc are bound once, at load, in the
 # process that loads it.  Bound lazily, every process a fork-per-connection
-# server forks bound them again at its first rewrite (5% of writev-httpd's
-# CPU at 64 KiB was the dynamic linker's lookups).
+# server forks bound them again at its first rewrite, a cost BENCHMARKS.md
+# measures ("Costs that do not pay back").
 # The SONAME is the file's own name: the library is preloaded by path, never
 # linked against, and its interface is libc's (the hooks).
 $(LIB): $(LIB_SRC) $(LIB_HDR)

@@ -16,7 +16,6 @@
 void usage(FILE *out);
 int usage_error(const char *fmt, const char *arg);
 void find_beside(const char *name, char *buf, size_t size);
-bool names_zcopy(const char *list);
 bool one_of(const char *s, const char *const *words);
 int cmd_doctor(int argc, char **argv);
 

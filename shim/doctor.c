@@ -232,9 +232,9 @@ static void doctor_preloaded(void)
         global[n > 0 ? n : 0] = 0;
         close(fd);
     }
-    if (names_zcopy(env))
+    if (zc_preload_names_zcopy(env))
         verdict(false, "already preloaded: LD_PRELOAD=%s", env);
-    else if (names_zcopy(global))
+    else if (zc_preload_names_zcopy(global))
         verdict(false, "already preloaded into every program by /etc/ld.so.preload");
     else
         verdict(true, "not preloaded yet (LD_PRELOAD, /etc/ld.so.preload)");

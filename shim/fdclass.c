@@ -25,7 +25,7 @@ int zc_fstat(int fd, struct stat *st)
 }
 
 /* Destinations where an in-kernel transfer writes exactly what write()
- * would (DESIGN.md rule 4). */
+ * would: a stream socket, a pipe, a regular file without O_APPEND. */
 struct known_inode {
     dev_t dev;
     ino_t ino;

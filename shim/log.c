@@ -6,39 +6,30 @@
  * a backtrace; later ones only add to counters, written every 10 s and at
  * exit.  Never data contents.
  *
+ * Below stats.c, which prints diag's report after the summary; calls down
+ * only: call sites (callsite.c), the log's file (output.c), the line
+ * formatter (logline.c) and the names (names.c).
+ *
  * Hazards:
  * - Hooks run in signal handlers and any thread: no malloc, no lock, no stdio.
  *   Lines are formatted into a stack buffer and written with one write().
- * - Backtraces come from libunwind, which neither allocates nor locks with
- *   caching off.  It is opened (dlopen) only when a log is kept: each
- *   library in a process is copied by every fork(), which a
- *   fork-per-connection server pays on every connection.
- * - Addresses become module+offset with dladdr, whose loader lock is
- *   recursive, so a handler cannot deadlock on it.
  * - The program may close our log fd (daemons close everything) or dup2 over
  *   it: the close hooks tell us, and every write first checks that the fd
  *   still names our file; if not we reopen it. */
 #include "zcopy.h"
 #include "logline.h"
 
-#define UNW_LOCAL_ONLY
-#include <dlfcn.h>
-#include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libunwind.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SITE_SLOTS 512
-#define MAX_FRAMES 16
 #define FLUSH_EVERY_NS 10000000000LL
 
 static const char *const action_names[ZC_ACTIONS] = {
@@ -51,12 +42,8 @@ static const char *const action_names[ZC_ACTIONS] = {
 struct site_slot {
     uint64_t key;    /* 0: free; claimed with a compare-and-swap */
     int ready;       /* the fields below are filled */
-    const void *site;
+    struct zc_callsite where;
     uint8_t action, method, reason, dst_kind;
-    int nframes;
-    uintptr_t frames[MAX_FRAMES];
-    char site_name[64];  /* function of the call site, from the symbol table */
-    uintptr_t site_name_off;
     uint64_t calls, bytes;
     uint64_t flushed_calls;
 };
@@ -65,81 +52,29 @@ static struct site_slot sites[SITE_SLOTS];
 static unsigned sites_claimed;  /* slots ever claimed: 0 spares a forked child the clearing */
 static uint64_t sites_dropped;  /* decisions that found the table full */
 static int log_fd = -1;
-static dev_t log_dev;
-static ino_t log_ino;
+static struct zc_output log_file;  /* the file log_fd was opened on */
 static int64_t last_flush_ns;
-static char exe_path[PATH_MAX];  /* dladdr names the main program by argv[0] */
-
-/* The libunwind calls capture_frames makes, found by the names its header
- * maps them to (_ULx86_64_step, ...).  All NULL: no log, or no libunwind
- * (the site is then still named by its return address). */
-#define NAME_OF(fn) NAME_OF_(fn)
-#define NAME_OF_(fn) #fn
-static struct {
-    int (*getcontext)(unw_context_t *);
-    int (*init_local)(unw_cursor_t *, unw_context_t *);
-    int (*step)(unw_cursor_t *);
-    int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
-    int (*get_proc_name)(unw_cursor_t *, char *, size_t, unw_word_t *);
-} unwind;
 
 /* ---- the log file ---- */
 
+/* The log's file (a path, %p the pid; or stderr), at a high fd. */
 static int log_open(void)
 {
-    if (!strcmp(zc_cfg.log_dest, "-"))
-        return 2;
-    char path[PATH_MAX];
-    size_t o = 0;
-    for (const char *s = zc_cfg.log_dest; *s && o < sizeof path - 24; s++) {
-        if (s[0] == '%' && s[1] == 'p') {
-            struct line pid = { .len = 0 };
-            line_put_u64(&pid, (uint64_t)getpid());
-            pid.buf[pid.len] = 0;
-            for (char *p = pid.buf; *p; p++)
-                path[o++] = *p;
-            s++;
-        } else {
-            path[o++] = *s;
-        }
-    }
-    path[o] = 0;
-    int fd = real_openat64 ? real_openat64(AT_FDCWD, path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600)
-                           : -1;
-    if (fd < 0)
-        return -1;
-    /* High, out of the way of programs that expect low fd numbers. */
-    struct rlimit rl;
-    int floor = 3;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur >= 256)
-        floor = (int)(rl.rlim_cur > 1024 ? 1024 : rl.rlim_cur) - 64;
-    int high = real_fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    if (high >= 0) {
-        real_close(fd);
-        fd = high;
-    }
-    struct stat st;
-    if (fstat(fd, &st) == 0) {
-        log_dev = st.st_dev;
-        log_ino = st.st_ino;
-    }
-    return fd;
+    return zc_output_open(zc_cfg.log_dest, &log_file);
 }
 
 /* The fd to write to, reopened if the program closed or replaced ours. */
 static int log_fd_get(void)
 {
     int fd = __atomic_load_n(&log_fd, __ATOMIC_ACQUIRE);
-    if (fd == 2)
-        return fd;
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == log_dev && st.st_ino == log_ino)
+    if (fd >= 0 && zc_output_still_open(fd, &log_file))
         return fd;
     int fresh = log_open();
     if (fresh < 0)
         return -1;
     if (!__atomic_compare_exchange_n(&log_fd, &fd, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        real_close(fresh);  /* another thread reopened it first */
+        if (strcmp(zc_cfg.log_dest, "-"))
+            real_close(fresh);  /* another thread reopened it first (stderr is shared: kept) */
         return fd;
     }
     return fresh;
@@ -147,7 +82,7 @@ static int log_fd_get(void)
 
 static void line_emit(struct line *l)
 {
-    line_put(l, zc_cfg.log_json ? "}\n" : "\n");
+    line_put(l, l->json ? "}\n" : "\n");
     int fd = log_fd_get();
     if (fd >= 0)
         real_write(fd, l->buf, l->len);
@@ -160,37 +95,11 @@ void zc_log_fd_released(unsigned first, unsigned last)
         __atomic_compare_exchange_n(&log_fd, &fd, -1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-/* Called from the constructor, where dlopen may allocate and lock. */
-static void unwind_open(void)
-{
-    void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        return;
-    int (*set_caching_policy)(unw_addr_space_t, unw_caching_policy_t) = dlsym(lib, NAME_OF(unw_set_caching_policy));
-    unw_addr_space_t *local_space = dlsym(lib, NAME_OF(unw_local_addr_space));
-    void *getcontext = dlsym(lib, NAME_OF(unw_tdep_getcontext));
-    void *init_local = dlsym(lib, NAME_OF(unw_init_local));
-    void *step = dlsym(lib, NAME_OF(unw_step));
-    void *get_reg = dlsym(lib, NAME_OF(unw_get_reg));
-    void *get_proc_name = dlsym(lib, NAME_OF(unw_get_proc_name));
-    if (!set_caching_policy || !local_space || !getcontext || !init_local || !step || !get_reg || !get_proc_name)
-        return;
-    /* No cache: nothing shared between threads, nothing to lock. */
-    set_caching_policy(*local_space, UNW_CACHE_NONE);
-    unwind.getcontext = getcontext;
-    unwind.init_local = init_local;
-    unwind.get_reg = get_reg;
-    unwind.get_proc_name = get_proc_name;
-    __atomic_store_n(&unwind.step, step, __ATOMIC_RELEASE);  /* last: the others are set */
-}
-
 void zc_log_init(void)
 {
     if (!zc_logging())
         return;
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-    exe_path[n > 0 ? n : 0] = 0;
-    unwind_open();
+    zc_callsite_init();
     if (!zc_cfg.log_dest[0])
         return;
     log_fd = log_open();
@@ -204,97 +113,29 @@ void zc_log_init(void)
 
 /* ---- call sites ---- */
 
-/* module+offset, the offset in the module's own addresses (what addr2line
- * wants), then (function+offset) when a symbol is known. */
-static void put_frame_named(struct line *l, uintptr_t pc, const char *name, uintptr_t name_off)
-{
-    Dl_info info;
-    if (!dladdr((void *)pc, &info) || !info.dli_fname) {
-        line_put_hex(l, pc);
-        return;
-    }
-    uintptr_t base = (uintptr_t)info.dli_fbase;
-    /* A non-PIE executable is linked at its load address. */
-    if (base && ((const Elf64_Ehdr *)base)->e_type == ET_EXEC)
-        base = 0;
-    line_put_value(l, info.dli_fname[0] == '/' || !exe_path[0] ? info.dli_fname : exe_path);
-    line_put(l, "+");
-    line_put_hex(l, pc - base);
-    if (!name || !name[0]) {
-        name = info.dli_sname;
-        name_off = pc - (uintptr_t)info.dli_saddr;
-    }
-    if (name) {
-        line_put(l, "(");
-        line_put_value(l, name);
-        line_put(l, "+");
-        line_put_hex(l, name_off);
-        line_put(l, ")");
-    }
-}
-
-static void put_frame(struct line *l, uintptr_t pc)
-{
-    put_frame_named(l, pc, NULL, 0);
-}
-
-/* Return addresses point after the call; minus one names the call's line. */
+/* The call site, and its backtrace when one was taken. */
 static void field_site(struct line *l, const struct site_slot *s)
 {
     line_field(l, "site");
-    if (zc_cfg.log_json)
+    if (l->json)
         line_put(l, "\"");
-    put_frame_named(l, (uintptr_t)s->site - 1, s->site_name, s->site_name_off);
-    if (zc_cfg.log_json)
+    zc_callsite_put(l, &s->where);
+    if (l->json)
         line_put(l, "\"");
-    if (s->nframes > 1) {
+    if (s->where.nframes > 1) {
         line_field(l, "frames");
-        line_put(l, zc_cfg.log_json ? "[" : "");
-        for (int i = 0; i < s->nframes; i++) {
+        line_put(l, l->json ? "[" : "");
+        for (int i = 0; i < s->where.nframes; i++) {
             if (i)
-                line_put(l, zc_cfg.log_json ? "," : ";");
-            if (zc_cfg.log_json)
+                line_put(l, l->json ? "," : ";");
+            if (l->json)
                 line_put(l, "\"");
-            put_frame(l, s->frames[i] - 1);
-            if (zc_cfg.log_json)
+            zc_callsite_put_frame(l, &s->where, i);
+            if (l->json)
                 line_put(l, "\"");
         }
-        line_put(l, zc_cfg.log_json ? "]" : "");
+        line_put(l, l->json ? "]" : "");
     }
-}
-
-/* Frames from the caller of the hook outwards, and the site's function name
- * from the module's symbol table (static functions too, unlike dladdr). */
-static void capture_frames(struct site_slot *s)
-{
-    uintptr_t raw[MAX_FRAMES + 8];
-    int depth = zc_cfg.backtrace_depth;
-    s->nframes = 0;
-    if (depth <= 0 || !__atomic_load_n(&unwind.step, __ATOMIC_ACQUIRE))
-        return;
-    if (depth > MAX_FRAMES)
-        depth = MAX_FRAMES;
-    unw_context_t context;
-    unw_cursor_t cursor;
-    if (unwind.getcontext(&context) < 0 || unwind.init_local(&cursor, &context) < 0)
-        return;
-    int n = 0, start = -1;
-    while (n < depth + 8 && unwind.step(&cursor) > 0) {
-        unw_word_t ip = 0, off = 0;
-        unwind.get_reg(&cursor, UNW_REG_IP, &ip);
-        if (start < 0 && ip == (uintptr_t)s->site) {
-            start = n;
-            if (unwind.get_proc_name(&cursor, s->site_name, sizeof s->site_name, &off) == 0)
-                s->site_name_off = off - 1;
-            else
-                s->site_name[0] = 0;
-        }
-        raw[n++] = ip;
-    }
-    if (start < 0)
-        start = 0;  /* site not found (tail call): keep all we have */
-    for (int i = start; i < n && s->nframes < depth; i++)
-        s->frames[s->nframes++] = raw[i];
 }
 
 static const char *dest_kind_name(int kind)
@@ -373,7 +214,7 @@ static void log_first_occurrence(const struct site_slot *s, const struct zc_deci
 {
     struct line l;
     char src_path[512], peer[128];
-    line_begin(&l, "decision");
+    line_begin(&l, "decision", zc_cfg.log_json);
     line_str(&l, "action", action_names[d->action]);
     line_str(&l, "method", zc_method_name(d->method));
     line_str(&l, "reason", zc_skip_name(d->reason));
@@ -399,7 +240,7 @@ static void log_counters(struct site_slot *s, bool final)
         return;
     s->flushed_calls = calls;
     struct line l;
-    line_begin(&l, "counters");
+    line_begin(&l, "counters", zc_cfg.log_json);
     line_str(&l, "action", action_names[s->action]);
     line_str(&l, "method", zc_method_name(s->method));
     line_str(&l, "reason", zc_skip_name(s->reason));
@@ -455,12 +296,12 @@ void zc_log_decision(const struct zc_decision *d)
             if (__atomic_compare_exchange_n(&c->key, &cur, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 __atomic_add_fetch(&sites_claimed, 1, __ATOMIC_RELAXED);
                 char peer[2];
-                c->site = d->site;
+                c->where.site = d->site;
                 c->action = (uint8_t)d->action;
                 c->method = (uint8_t)d->method;
                 c->reason = (uint8_t)d->reason;
                 c->dst_kind = (uint8_t)dest_kind_of(d->dst_fd, peer, sizeof peer);
-                capture_frames(c);
+                zc_callsite_capture(&c->where, zc_cfg.backtrace_depth);
                 __atomic_store_n(&c->ready, 1, __ATOMIC_RELEASE);
                 if (zc_cfg.log_dest[0] && zc_cfg.log_level >= ZC_LOG_DECISIONS)
                     log_first_occurrence(c, d);
@@ -532,11 +373,8 @@ void zc_log_diag_report(int fd)
     dprintf(fd, "zcopy: diag report pid=%d: nothing was changed; per call site, largest first\n", (int)getpid());
     for (int k = 0; k < n; k++) {
         struct site_slot *s = &sites[order[k]];
-        struct line l = { .len = 0 };
-        bool saved_json = zc_cfg.log_json;
-        zc_cfg.log_json = false;
-        put_frame_named(&l, (uintptr_t)s->site - 1, s->site_name, s->site_name_off);
-        zc_cfg.log_json = saved_json;
+        struct line l = { .len = 0, .json = false };
+        zc_callsite_put(&l, &s->where);
         l.buf[l.len] = 0;
         if (s->action == ZC_ACT_WOULD_REWRITE)
             dprintf(fd, "zcopy:   %s: %llu bytes in %llu calls through user space; would rewrite all with %s\n",

@@ -54,7 +54,7 @@ void line_put_value(struct line *l, const char *s)
     char one[8];
     for (; *s && l->len < sizeof l->buf - 8; s++) {
         unsigned char c = (unsigned char)*s;
-        if (zc_cfg.log_json) {
+        if (l->json) {
             if (c == '"' || c == '\\') {
                 one[0] = '\\', one[1] = (char)c, one[2] = 0;
             } else if (c < 0x20) {
@@ -75,7 +75,7 @@ void line_put_value(struct line *l, const char *s)
 /* Fields: text lines are "zcopy: key=value ...", JSON lines one object. */
 void line_field(struct line *l, const char *key)
 {
-    if (zc_cfg.log_json) {
+    if (l->json) {
         line_put(l, l->len > 1 ? ",\"" : "\"");
         line_put(l, key);
         line_put(l, "\":");
@@ -89,10 +89,10 @@ void line_field(struct line *l, const char *key)
 void line_str(struct line *l, const char *key, const char *value)
 {
     line_field(l, key);
-    if (zc_cfg.log_json)
+    if (l->json)
         line_put(l, "\"");
     line_put_value(l, value);
-    if (zc_cfg.log_json)
+    if (l->json)
         line_put(l, "\"");
 }
 
@@ -102,10 +102,11 @@ void line_int(struct line *l, const char *key, int64_t value)
     line_put_i64(l, value);
 }
 
-void line_begin(struct line *l, const char *event)
+void line_begin(struct line *l, const char *event, bool json)
 {
     l->len = 0;
-    line_put(l, zc_cfg.log_json ? "{" : "zcopy:");
+    l->json = json;
+    line_put(l, l->json ? "{" : "zcopy:");
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     line_field(l, "time");

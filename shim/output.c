@@ -28,7 +28,7 @@ static ino_t stderr_ino;
 static bool names(int fd, dev_t dev, ino_t ino)
 {
     struct stat st;
-    return fd >= 0 && zc_fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
 /* fd moved to a high number, close-on-exec; fd itself if that fails. */
@@ -69,7 +69,7 @@ void zc_output_path(const char *dest, char *path, size_t size)
 void zc_output_keep_stderr(void)
 {
     struct stat st;
-    if (stderr_copy >= 0 || zc_fstat(2, &st) < 0)
+    if (stderr_copy >= 0 || fstat(2, &st) < 0)
         return;
     int fd = real_fcntl(2, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
@@ -114,7 +114,7 @@ int zc_output_open(const char *dest, struct zc_output *out)
         fd = move_high(fd);
     }
     struct stat st;
-    if (zc_fstat(fd, &st) < 0)
+    if (fstat(fd, &st) < 0)
         return -1;
     out->dev = st.st_dev;
     out->ino = st.st_ino;

@@ -1,6 +1,6 @@
 /* Decides whether one write-like call may become an in-kernel transfer
- * (DESIGN.md rules 1-6), cheapest checks first, so that the writes zcopy
- * cannot help pay almost nothing:
+ * without changing a byte or a result the program sees, cheapest checks
+ * first, so that the writes zcopy cannot help pay almost nothing:
  *   1. size against ZCOPY_MIN_BYTES                       (no syscall)
  *   2. do the bytes come from remembered file reads?     (no syscall)
  *   3. call flags, then the destination's kind           (fstat, fcntl)
@@ -153,8 +153,8 @@ static enum zc_skip check_sources(struct plan *plan, const struct zc_dest *dest)
 /* File to file: copy_file_range pays only where it shares the blocks.
  * Where it copies them (ext4, tmpfs, or two filesystems) the program's
  * read still happens, so the copy is made as often as with write(), and
- * was 7-40% slower on ext4; sharing blocks has a cost per call, which
- * exceeded a write's copy below 128 KiB on xfs (README, "File to file").
+ * ran slower; sharing blocks has a cost per call, which exceeds a write's
+ * copy for small writes (BENCHMARKS.md: W2, and "File to file").
  * zc_classify_dest has already refused a destination filesystem that
  * cannot share blocks. */
 #define CLONE_MIN_BYTES (256 * 1024)
@@ -303,7 +303,7 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
         total += iov[i].iov_len;
     }
     if ((total < zc_cfg.min_bytes || total == 0) && !zc_logging()) {
-        zc_stats_skip(ZC_SKIP_BELOW_MIN_BYTES);  /* rule 1 */
+        zc_stats_skip(ZC_SKIP_BELOW_MIN_BYTES);  /* check 1: too small to pay */
         return false;
     }
     return rewrite_planned(fd, iov, iovcnt, total, dst_off, sink, flags, site, result);

@@ -9,10 +9,9 @@
 #include <string.h>
 #include <stdint.h>
 
-/* Below 64 KiB a rewrite does not pay in both modes: on these 2-core VMs
- * 16 KiB chunks ran no faster in trust mode and 25% slower in safe mode
- * (file -> pipe), and cost the TCP sender 10% (trust) to 30% (safe) more
- * CPU; 32 KiB paid in trust mode only (README, "Writes smaller than"). */
+/* Below 64 KiB a rewrite does not pay in both modes: its checks cost about
+ * as much as the copy it saves, and safe mode's proof more (BENCHMARKS.md,
+ * "Writes smaller than ZCOPY_MIN_BYTES"). */
 #define ZC_DEFAULT_MIN_BYTES 65536
 
 struct zc_settings zc_cfg = { .mode = ZC_MODE_OFF, .min_bytes = ZC_DEFAULT_MIN_BYTES };
@@ -20,12 +19,7 @@ int zc_settings_loaded;
 
 const char *zc_mode_name(enum zc_mode mode)
 {
-    switch (mode) {
-    case ZC_MODE_SAFE: return "safe";
-    case ZC_MODE_TRUST: return "trust";
-    case ZC_MODE_DIAG: return "diag";
-    default: return "off";
-    }
+    return mode <= ZC_MODE_DIAG ? zc_mode_words[mode] : "off";
 }
 
 /* A setting's value as one printable line: whatever the user's bytes,
@@ -41,55 +35,57 @@ const char *zc_printable(const char *s, char *out, size_t size)
     return out;
 }
 
+/* The values themselves are checked by common.h's validators, which the
+ * command shares; unset or empty means the default. */
+
+/* A word of words (common.h) as its index, or the default. */
+static bool parse_word(const char *s, const char *const *words, int fallback, int *out)
+{
+    int i = s && *s ? zc_word_index(s, words) : fallback;
+    if (i < 0)
+        return false;
+    *out = i;
+    return true;
+}
+
 static bool parse_mode(const char *s, enum zc_mode *mode)
 {
-    if (!s || !*s || !strcmp(s, "safe")) *mode = ZC_MODE_SAFE;
-    else if (!strcmp(s, "trust")) *mode = ZC_MODE_TRUST;
-    else if (!strcmp(s, "off")) *mode = ZC_MODE_OFF;
-    else if (!strcmp(s, "diag")) *mode = ZC_MODE_DIAG;
-    else return false;
+    int i;
+    if (!parse_word(s, zc_mode_words, ZC_MODE_SAFE, &i))
+        return false;
+    *mode = (enum zc_mode)i;
     return true;
 }
 
 static bool parse_file_to_file(const char *s, bool *always)
 {
-    if (!s || !*s || !strcmp(s, "clone")) *always = false;
-    else if (!strcmp(s, "always")) *always = true;
-    else return false;
+    int i;
+    if (!parse_word(s, zc_file_to_file_words, 0, &i))
+        return false;
+    *always = i == 1;
     return true;
 }
 
 static bool parse_size(const char *s, size_t *out)
 {
-    if (!s || !*s) return true;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-') return false;
-    int shift = 0;
-    if (*end == 'k' || *end == 'K') { shift = 10; end++; }
-    else if (*end == 'm' || *end == 'M') { shift = 20; end++; }
-    if (v > (SIZE_MAX >> shift)) return false;  /* a suffix must not wrap to a small value */
-    v <<= shift;
-    if (*end) return false;
-    *out = (size_t)v;
-    return true;
+    return !s || !*s || zc_parse_size(s, out);
 }
 
 static bool parse_level(const char *s, enum zc_log_level *level)
 {
-    if (!s || !*s || !strcmp(s, "decisions")) *level = ZC_LOG_DECISIONS;
-    else if (!strcmp(s, "summary")) *level = ZC_LOG_SUMMARY;
-    else if (!strcmp(s, "debug")) *level = ZC_LOG_DEBUG;
-    else return false;
+    int i;
+    if (!parse_word(s, zc_log_level_words, ZC_LOG_DECISIONS, &i))
+        return false;
+    *level = (enum zc_log_level)i;
     return true;
 }
 
 static bool parse_format(const char *s, bool *json)
 {
-    if (!s || !*s || !strcmp(s, "text")) *json = false;
-    else if (!strcmp(s, "json")) *json = true;
-    else return false;
+    int i;
+    if (!parse_word(s, zc_log_format_words, 0, &i))
+        return false;
+    *json = i == 1;
     return true;
 }
 
@@ -117,19 +113,15 @@ static void keep_preload_from_children(void)
     size_t o = 0;
     const char *p = preload;
     while (*p) {
-        size_t len = strcspn(p, ": ");
-        size_t name_len = strlen(ZCOPY_LIB_NAME);
-        bool ours = len >= name_len && !strncmp(p + len - name_len, ZCOPY_LIB_NAME, name_len) &&
-                    (len == name_len || p[len - name_len - 1] == '/');
-        if (!ours && len && o + len + 2 < sizeof kept) {
+        size_t len = strcspn(p, ZCOPY_PRELOAD_SEPARATORS);
+        if (!zc_preload_entry_is_ours(p, len) && len && o + len + 2 < sizeof kept) {
             if (o)
                 kept[o++] = ':';
             memcpy(kept + o, p, len);
             o += len;
         }
         p += len;
-        while (*p == ':' || *p == ' ')
-            p++;
+        p += strspn(p, ZCOPY_PRELOAD_SEPARATORS);
     }
     kept[o] = 0;
     if (o)
@@ -162,7 +154,7 @@ void zc_settings_load(void)
     CHECK(parse_dest(log, cfg.log_dest, sizeof cfg.log_dest), ZCOPY_ENV_LOG, log);
     CHECK(parse_format(format, &cfg.log_json), ZCOPY_ENV_LOG_FORMAT, format);
     CHECK(parse_level(level, &cfg.log_level), ZCOPY_ENV_LOG_LEVEL, level);
-    CHECK(parse_size(depth, &depth_value) && depth_value <= 16, ZCOPY_ENV_BACKTRACE, depth);
+    CHECK(parse_size(depth, &depth_value) && depth_value <= ZCOPY_BACKTRACE_MAX, ZCOPY_ENV_BACKTRACE, depth);
     CHECK(parse_file_to_file(file_to_file, &cfg.file_to_file_always), ZCOPY_ENV_FILE_TO_FILE, file_to_file);
 #undef CHECK
     /* Backtraces cost a stack walk per new call site: on by default only
@@ -180,10 +172,10 @@ void zc_settings_load(void)
     const char *no_children = secure_getenv(ZCOPY_ENV_NO_CHILDREN);
     if (no_children && *no_children && strcmp(no_children, "0"))
         keep_preload_from_children();
-    /* Stderr as the program has it now: the summary, or the line saying
-     * why it could not be written, must reach it at exit even if the
-     * program closes fd 2 first (output.c). */
-    if (cfg.stats_dest[0])
+    /* Stderr as the program has it now: the summary (or the line saying
+     * why it could not be written) and a log on stderr must reach it at
+     * exit even if the program closes fd 2 first (output.c). */
+    if (cfg.stats_dest[0] || !strcmp(cfg.log_dest, "-"))
         zc_output_keep_stderr();
     zc_cfg = cfg;
     /* Release: a thread that sees it loaded sees all of zc_cfg. */

@@ -99,28 +99,13 @@ void find_beside(const char *name, char *buf, size_t size)
     snprintf(buf, size, "%s/%s", ZCOPY_LIBDIR, name);
 }
 
-/* An LD_PRELOAD-style list (':' or ' ' separated) names a libzcopy.so, at
- * whatever path: a second copy from another path would interpose twice. */
-bool names_zcopy(const char *list)
-{
-    size_t len = strlen(ZCOPY_LIB_NAME);
-    for (const char *p = list; p && *p;) {
-        size_t n = strcspn(p, ": \t\n");
-        if (n >= len && !strncmp(p + n - len, ZCOPY_LIB_NAME, len) && (n == len || p[n - len - 1] == '/'))
-            return true;
-        p += n;
-        p += strspn(p, ": \t\n");
-    }
-    return false;
-}
-
 /* Prepends lib to LD_PRELOAD unless a libzcopy.so is already there. */
 static int add_preload(const char *lib)
 {
     const char *old = getenv("LD_PRELOAD");
     if (!old || !*old)
         return setenv("LD_PRELOAD", lib, 1);
-    if (names_zcopy(old))
+    if (zc_preload_names_zcopy(old))
         return 0;
     char *joined;
     if (asprintf(&joined, "%s:%s", lib, old) < 0)
@@ -155,17 +140,11 @@ bool one_of(const char *s, const char *const *words)
     return false;
 }
 
-/* The library's own syntax (settings.c): digits, then an optional k or m. */
-static bool is_size(const char *s, unsigned long long max)
+/* A size as the library reads it (common.h), at most max. */
+static bool is_size(const char *s, size_t max)
 {
-    char *end;
-    if (*s < '0' || *s > '9')
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end == 'k' || *end == 'K' || *end == 'm' || *end == 'M')
-        end++;
-    return !errno && !*end && v <= max;
+    size_t v;
+    return zc_parse_size(s, &v) && v <= max;
 }
 
 /* ZCOPY_STATS and ZCOPY_LOG: a relative path made absolute here, because
@@ -186,9 +165,6 @@ static void set_dest(const char *name, const char *dest)
  * usage error (already told). */
 static int parse_run_options(int argc, char **argv, int *status)
 {
-    static const char *const modes[] = { "safe", "trust", "off", "diag", NULL };
-    static const char *const levels[] = { "summary", "decisions", "debug", NULL };
-    static const char *const file_to_file[] = { "clone", "always", NULL };
     const char *bad = NULL;
     int c;
     *status = 2;
@@ -198,17 +174,17 @@ static int parse_run_options(int argc, char **argv, int *status)
     while (!bad && (c = getopt_long(argc, argv, "+m:b:s::l:jnhV", run_options, NULL)) != -1) {
         switch (c) {
         case 'm':
-            if (!one_of(optarg, modes))
+            if (!one_of(optarg, zc_mode_words))
                 bad = "bad --mode '%s' (safe, trust, off or diag)";
             setenv(ZCOPY_ENV_MODE, optarg, 1);
             break;
         case 'b':
-            if (!is_size(optarg, ~0ull))
+            if (!is_size(optarg, SIZE_MAX))
                 bad = "bad --min-bytes '%s' (bytes, or a number with k or m)";
             setenv(ZCOPY_ENV_MIN_BYTES, optarg, 1);
             break;
         case OPT_FILE_TO_FILE:
-            if (!one_of(optarg, file_to_file))
+            if (!one_of(optarg, zc_file_to_file_words))
                 bad = "bad --file-to-file '%s' (clone or always)";
             setenv(ZCOPY_ENV_FILE_TO_FILE, optarg, 1);
             break;
@@ -216,12 +192,12 @@ static int parse_run_options(int argc, char **argv, int *status)
         case 'l': set_dest(ZCOPY_ENV_LOG, optarg); break;
         case 'j': setenv(ZCOPY_ENV_LOG_FORMAT, "json", 1); break;
         case OPT_LOG_LEVEL:
-            if (!one_of(optarg, levels))
+            if (!one_of(optarg, zc_log_level_words))
                 bad = "bad --log-level '%s' (summary, decisions or debug)";
             setenv(ZCOPY_ENV_LOG_LEVEL, optarg, 1);
             break;
         case OPT_BACKTRACE:
-            if (!is_size(optarg, 16) || strpbrk(optarg, "kKmM"))
+            if (!is_size(optarg, ZCOPY_BACKTRACE_MAX))
                 bad = "bad --backtrace '%s' (0 to 16 frames)";
             setenv(ZCOPY_ENV_BACKTRACE, optarg, 1);
             break;

@@ -50,6 +50,7 @@ static inline bool zc_ready(void)
 extern ZC_TLS int zc_depth;
 
 /* ---- settings.c ---- */
+/* In the order of zc_mode_words and zc_log_level_words (common.h). */
 enum zc_mode { ZC_MODE_OFF, ZC_MODE_SAFE, ZC_MODE_TRUST, ZC_MODE_DIAG };
 enum zc_log_level { ZC_LOG_SUMMARY, ZC_LOG_DECISIONS, ZC_LOG_DEBUG };
 struct zc_settings {
@@ -113,6 +114,21 @@ void zc_output_path(const char *dest, char *path, size_t size);
 void zc_output_keep_stderr(void);  /* in the constructor, before the program runs */
 int zc_output_stderr(void);  /* for messages: the stderr the program had at start */
 void zc_output_forked(void);
+
+/* ---- callsite.c: where a hook was called from ---- */
+#define ZC_MAX_FRAMES 16
+struct line;  /* logline.h */
+struct zc_callsite {
+    const void *site;       /* return address in the caller of the hook */
+    int nframes;
+    uintptr_t frames[ZC_MAX_FRAMES];
+    char name[64];          /* the site's function, from the symbol table */
+    uintptr_t name_off;
+};
+void zc_callsite_init(void);  /* constructor: opens libunwind */
+void zc_callsite_capture(struct zc_callsite *cs, int depth);
+void zc_callsite_put(struct line *l, const struct zc_callsite *cs);
+void zc_callsite_put_frame(struct line *l, const struct zc_callsite *cs, int i);
 
 /* ---- log.c: the decision log, per call site ---- */
 enum zc_action { ZC_ACT_REWRITE, ZC_ACT_WOULD_REWRITE, ZC_ACT_SKIP, ZC_ACT_FALLBACK, ZC_ACTIONS };

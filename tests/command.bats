@@ -41,6 +41,29 @@ setup() {
   [ "$status" -eq 7 ]
 }
 
+@test "the command refuses exactly the values the library refuses (one validator, common.h)" {
+  local checked=0
+  check() {  # OPTION VARIABLE VALUE
+    local cmd lib
+    "$ZC_CMD" "--$1=$3" -- true 2> /dev/null && cmd=ok || cmd=bad
+    env "$2=$3" LD_PRELOAD="$ZC_LIB" true 2>&1 | grep -q "^zcopy: bad $2=" && lib=bad || lib=ok
+    [ "$cmd" = "$lib" ] || { echo "--$1=$3: the command says $cmd, the library $lib"; return 1; }
+    checked=$((checked + 1))
+  }
+  # 2^54 KiB wraps round to 0 bytes in 64 bits; 2^64 does not fit at all.
+  for v in 0 65536 64k 1m 1M 17592186044415k 18014398509481984k 18446744073709551616 -1 +1 " 1" 1g 1kk k; do
+    check min-bytes ZCOPY_MIN_BYTES "$v"
+  done
+  for v in 0 8 16 17 0k 1k -0 x; do check backtrace ZCOPY_BACKTRACE "$v"; done
+  for v in safe trust off diag Safe bogus; do check mode ZCOPY_MODE "$v"; done
+  for v in summary decisions debug verbose; do check log-level ZCOPY_LOG_LEVEL "$v"; done
+  for v in clone always never; do check file-to-file ZCOPY_FILE_TO_FILE "$v"; done
+  [ "$checked" -eq 35 ]
+  # Both refuse a value whose suffix would wrap it round.
+  run "$ZC_CMD" --min-bytes 18014398509481984k -- true
+  [ "$status" -eq 2 ]
+}
+
 @test "zcopy --version, -V and --help" {
   run "$ZC_CMD" --version
   [ "$status" -eq 0 ]

@@ -195,6 +195,13 @@ assert "raise the chunk size above ZCOPY_MIN_BYTES (512 bytes per write now)" ==
   done
 }
 
+@test "a log on stderr keeps its exit lines when the program closes stderr first (GNU cat)" {
+  env ZCOPY_LOG=stderr LD_PRELOAD="$ZC_LIB" cat src 2> err | cat > out
+  cmp src out
+  grep -q '^zcopy: .* event=decision .*action=rewrite method=splice ' err
+  grep -q '^zcopy: .* event=counters .*final=yes ' err
+}
+
 @test "a backtrace taken inside a SIGALRM handler: no deadlock, the handler's site with frames" {
   make_file big $((32 << 20))
   for mode in safe diag; do
