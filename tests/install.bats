@@ -102,3 +102,14 @@ setup() {
   cmp src out
   [ "$(fast_bytes trace splice)" -eq $((1 << 20)) ]
 }
+
+@test "README.md: Requirements and Install within the first screen, no path outside the repository" {
+  readme="$ZC_ROOT/README.md"
+  requirements=$(grep -n '^## Requirements$' "$readme" | cut -d: -f1)
+  install=$(grep -n '^## Install$' "$readme" | cut -d: -f1)
+  [ -n "$requirements" ] && [ -n "$install" ]
+  [ "$requirements" -lt "$install" ] && [ "$install" -le 50 ]
+  grep -q '^sudo make install' "$readme"
+  # Nothing a user of a clone does not have (../shared/DESIGN.md was one).
+  ! grep -n '\.\./\|DESIGN\.md' "$readme"
+}
