@@ -10,19 +10,22 @@
  *   caching off.  It is opened (dlopen) only when a log is kept, from the
  *   constructor: each library in a process is copied by every fork(),
  *   which a fork-per-connection server pays on every connection.
- * - Addresses become module+offset with dladdr, whose loader lock is
- *   recursive, so a handler cannot deadlock on it. */
+ * - Addresses become module+offset from /proc/self/maps, read with plain
+ *   system calls: a first decision can be logged from a signal handler,
+ *   which may have interrupted the loader or malloc in this very thread,
+ *   so nothing here takes their locks (dladdr takes the loader's). */
 #include "zcopy.h"
 #include "logline.h"
 
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <libunwind.h>
 #include <limits.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
-
-static char exe_path[PATH_MAX];  /* dladdr names the main program by argv[0] */
 
 /* The libunwind calls zc_callsite_capture makes, found by the names its
  * header maps them to (_ULx86_64_step, ...).  All NULL: no log, or no
@@ -63,8 +66,6 @@ static void unwind_open(void)
 
 void zc_callsite_init(void)
 {
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-    exe_path[n > 0 ? n : 0] = 0;
     unwind_open();
 }
 
@@ -101,27 +102,113 @@ void zc_callsite_capture(struct zc_callsite *cs, int depth)
         cs->frames[cs->nframes++] = raw[i];
 }
 
-/* module+offset, the offset in the module's own addresses (what addr2line
- * wants), then (function+offset) when a symbol is known. */
-static void put_frame_named(struct line *l, uintptr_t pc, const char *name, uintptr_t name_off)
+/* Where a code address lies: the file mapped there, and the address in
+ * that file's own terms (what addr2line wants). */
+struct module_ref {
+    char path[192];  /* "": not in a mapped file */
+    uintptr_t offset;
+};
+
+static uintptr_t parse_hex(const char **p)
 {
-    Dl_info info;
-    if (!dladdr((void *)pc, &info) || !info.dli_fname) {
+    uintptr_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v << 4 | (uintptr_t)d;
+    }
+}
+
+/* One line of /proc/self/maps: "start-end perms offset dev inode path". */
+struct map_line {
+    uintptr_t start, end, offset;
+    const char *path;  /* NUL-terminated; "" for anonymous memory */
+};
+
+/* Past the field at p and the spaces after it. */
+static const char *next_field(const char *p)
+{
+    while (*p && *p != ' ')
+        p++;
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+static bool parse_map_line(const char *line, struct map_line *m)
+{
+    const char *p = line;
+    m->start = parse_hex(&p);
+    if (*p++ != '-')
+        return false;
+    m->end = parse_hex(&p);
+    p = next_field(next_field(p));  /* past end, perms */
+    m->offset = parse_hex(&p);
+    m->path = next_field(next_field(next_field(p)));  /* past offset, dev, inode */
+    return true;
+}
+
+/* Fills refs[i] for each of pcs[0..n), in one read of /proc/self/maps.  A
+ * module's addresses count from its first mapping (file offset 0), unless
+ * it is a non-PIE executable, linked at its load address. */
+static void modules_of(const uintptr_t *pcs, int n, struct module_ref *refs)
+{
+    for (int i = 0; i < n; i++)
+        refs[i].path[0] = 0;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[4096], base_path[192] = "";
+    uintptr_t base = 0;
+    size_t have = 0;
+    for (;;) {
+        ssize_t got = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            *nl = 0;
+            struct map_line m;
+            if (parse_map_line(line, &m) && m.path[0] == '/') {
+                if (m.offset == 0 && strlen(m.path) < sizeof base_path) {
+                    strcpy(base_path, m.path);
+                    const Elf64_Ehdr *elf = (const Elf64_Ehdr *)m.start;
+                    /* Its ELF header is mapped there, readable. */
+                    base = !memcmp(elf->e_ident, ELFMAG, SELFMAG) && elf->e_type == ET_EXEC ? 0 : m.start;
+                }
+                for (int i = 0; i < n; i++) {
+                    if (pcs[i] < m.start || pcs[i] >= m.end || strlen(m.path) >= sizeof refs[i].path)
+                        continue;
+                    strcpy(refs[i].path, m.path);
+                    refs[i].offset = !strcmp(m.path, base_path) ? pcs[i] - base : pcs[i] - m.start + m.offset;
+                }
+            }
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1)
+            have = 0;  /* a line longer than the buffer: skipped */
+    }
+    syscall(SYS_close, fd);
+}
+
+/* module+offset, then (function+offset) when libunwind named it. */
+static void put_frame_named(struct line *l, uintptr_t pc, const struct module_ref *ref, const char *name,
+                            uintptr_t name_off)
+{
+    if (!ref->path[0]) {
         line_put_hex(l, pc);
         return;
     }
-    uintptr_t base = (uintptr_t)info.dli_fbase;
-    /* A non-PIE executable is linked at its load address. */
-    if (base && ((const Elf64_Ehdr *)base)->e_type == ET_EXEC)
-        base = 0;
-    line_put_value(l, info.dli_fname[0] == '/' || !exe_path[0] ? info.dli_fname : exe_path);
+    line_put_value(l, ref->path);
     line_put(l, "+");
-    line_put_hex(l, pc - base);
-    if (!name || !name[0]) {
-        name = info.dli_sname;
-        name_off = pc - (uintptr_t)info.dli_saddr;
-    }
-    if (name) {
+    line_put_hex(l, ref->offset);
+    if (name && name[0]) {
         line_put(l, "(");
         line_put_value(l, name);
         line_put(l, "+");
@@ -133,10 +220,22 @@ static void put_frame_named(struct line *l, uintptr_t pc, const char *name, uint
 /* Return addresses point after the call; minus one names the call's line. */
 void zc_callsite_put(struct line *l, const struct zc_callsite *cs)
 {
-    put_frame_named(l, (uintptr_t)cs->site - 1, cs->name, cs->name_off);
+    uintptr_t pc = (uintptr_t)cs->site - 1;
+    struct module_ref ref;
+    modules_of(&pc, 1, &ref);
+    put_frame_named(l, pc, &ref, cs->name, cs->name_off);
 }
 
-void zc_callsite_put_frame(struct line *l, const struct zc_callsite *cs, int i)
+/* Each frame, BETWEEN between them: one read of the maps for all. */
+void zc_callsite_put_frames(struct line *l, const struct zc_callsite *cs, const char *between)
 {
-    put_frame_named(l, cs->frames[i] - 1, NULL, 0);
+    uintptr_t pcs[ZC_MAX_FRAMES];
+    struct module_ref refs[ZC_MAX_FRAMES];
+    for (int i = 0; i < cs->nframes; i++)
+        pcs[i] = cs->frames[i] - 1;
+    modules_of(pcs, cs->nframes, refs);
+    for (int i = 0; i < cs->nframes; i++) {
+        line_put(l, i ? between : "");
+        put_frame_named(l, pcs[i], &refs[i], NULL, 0);
+    }
 }

@@ -124,17 +124,9 @@ static void field_site(struct line *l, const struct site_slot *s)
         line_put(l, "\"");
     if (s->where.nframes > 1) {
         line_field(l, "frames");
-        line_put(l, l->json ? "[" : "");
-        for (int i = 0; i < s->where.nframes; i++) {
-            if (i)
-                line_put(l, l->json ? "," : ";");
-            if (l->json)
-                line_put(l, "\"");
-            zc_callsite_put_frame(l, &s->where, i);
-            if (l->json)
-                line_put(l, "\"");
-        }
-        line_put(l, l->json ? "]" : "");
+        line_put(l, l->json ? "[\"" : "");
+        zc_callsite_put_frames(l, &s->where, l->json ? "\",\"" : ";");
+        line_put(l, l->json ? "\"]" : "");
     }
 }
 
@@ -157,7 +149,7 @@ static int dest_kind_of(int fd, char *peer, size_t peer_len)
 {
     struct stat st;
     peer[0] = 0;
-    if (fd < 0 || fstat(fd, &st) < 0)
+    if (fd < 0 || zc_fstat(fd, &st) < 0)
         return DK_NONE;
     if (S_ISFIFO(st.st_mode))
         return DK_PIPE;
@@ -175,16 +167,19 @@ static int dest_kind_of(int fd, char *peer, size_t peer_len)
     if (len && ss.ss_family == AF_INET) {
         struct sockaddr_in *in = (struct sockaddr_in *)&ss;
         struct line l = { .len = 0 };
-        char ip[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        line_put(&l, ip), line_put(&l, ":"), line_put_u64(&l, ntohs(in->sin_port));
+        const uint8_t *ip = (const uint8_t *)&in->sin_addr;  /* inet_ntop is not async-signal-safe */
+        for (int i = 0; i < 4; i++)
+            line_put(&l, i ? "." : ""), line_put_u64(&l, ip[i]);
+        line_put(&l, ":"), line_put_u64(&l, ntohs(in->sin_port));
         copy_out(peer, peer_len, &l);
     } else if (len && ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
         struct line l = { .len = 0 };
-        char ip[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        line_put(&l, "["), line_put(&l, ip), line_put(&l, "]:"), line_put_u64(&l, ntohs(in6->sin6_port));
+        const uint8_t *ip = (const uint8_t *)&in6->sin6_addr;
+        line_put(&l, "[");
+        for (int i = 0; i < 16; i += 2)  /* eight groups, uncompressed */
+            line_put(&l, i ? ":" : ""), line_put_hexdigits(&l, (uint64_t)(ip[i] << 8 | ip[i + 1]));
+        line_put(&l, "]:"), line_put_u64(&l, ntohs(in6->sin6_port));
         copy_out(peer, peer_len, &l);
     } else if (len > offsetof(struct sockaddr_un, sun_path) && ss.ss_family == AF_UNIX) {
         struct sockaddr_un *un = (struct sockaddr_un *)&ss;

@@ -35,7 +35,7 @@ void line_put_i64(struct line *l, int64_t v)
     line_put_u64(l, (uint64_t)v);
 }
 
-void line_put_hex(struct line *l, uint64_t v)
+void line_put_hexdigits(struct line *l, uint64_t v)
 {
     char tmp[20];
     int i = sizeof tmp - 1;
@@ -44,8 +44,13 @@ void line_put_hex(struct line *l, uint64_t v)
         tmp[--i] = "0123456789abcdef"[v & 15];
         v >>= 4;
     } while (v);
-    line_put(l, "0x");
     line_put(l, tmp + i);
+}
+
+void line_put_hex(struct line *l, uint64_t v)
+{
+    line_put(l, "0x");
+    line_put_hexdigits(l, v);
 }
 
 /* A value: JSON-escaped in json, spaces and '=' percent-escaped in text. */

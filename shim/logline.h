@@ -14,6 +14,7 @@ struct line {
 void line_put(struct line *l, const char *s);
 void line_put_u64(struct line *l, uint64_t v);
 void line_put_i64(struct line *l, int64_t v);
+void line_put_hexdigits(struct line *l, uint64_t v);
 void line_put_hex(struct line *l, uint64_t v);
 void line_put_value(struct line *l, const char *s);
 void line_field(struct line *l, const char *key);

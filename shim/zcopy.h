@@ -128,7 +128,7 @@ struct zc_callsite {
 void zc_callsite_init(void);  /* constructor: opens libunwind */
 void zc_callsite_capture(struct zc_callsite *cs, int depth);
 void zc_callsite_put(struct line *l, const struct zc_callsite *cs);
-void zc_callsite_put_frame(struct line *l, const struct zc_callsite *cs, int i);
+void zc_callsite_put_frames(struct line *l, const struct zc_callsite *cs, const char *between);
 
 /* ---- log.c: the decision log, per call site ---- */
 enum zc_action { ZC_ACT_REWRITE, ZC_ACT_WOULD_REWRITE, ZC_ACT_SKIP, ZC_ACT_FALLBACK, ZC_ACTIONS };

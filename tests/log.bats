@@ -221,6 +221,25 @@ assert "raise the chunk size above ZCOPY_MIN_BYTES (512 bytes per write now)" ==
   done
 }
 
+# The first line of a call site can be written from a signal handler,
+# which may have interrupted the loader or malloc in this very thread:
+# libforbid.so stands in for dladdr and inet_ntop and kills the process if
+# zcopy calls them.  The handler copies to a TCP peer, so the line names it.
+@test "a first decision logged inside a signal handler calls nothing that is not async-signal-safe (dladdr, inet_ntop)" {
+  make -s -C "$ZC_ROOT" tests/progs/libforbid.so tests/progs/copyloop
+  make_file big $((32 << 20))
+  timeout 60 env ZCOPY_LOG="$PWD/log" ZCOPY_BACKTRACE=4 LD_PRELOAD="$PROGS/libforbid.so $ZC_LIB" \
+    "$PROGS/sigalrm" big big ticks 1000 > out 2> err || { cat err >&2; false; }
+  cmp big out
+  ! grep -q libforbid err
+  grep -q 'event=decision .*site=[^ ]*sigalrm+0x[0-9a-f]*(on_alarm+0x' log
+  # And to a TCP peer: its address, formatted by zcopy itself.
+  timeout 60 env ZCOPY_LOG="$PWD/log2" LD_PRELOAD="$PROGS/libforbid.so $ZC_LIB" \
+    "$PROGS/copyloop" -d tcp big got 2> err || { cat err >&2; false; }
+  cmp big got
+  grep -Eq 'event=decision .*dst_peer=127\.0\.0\.1:[0-9]+ ' log2
+}
+
 @test "libunwind is loaded only when a log is kept (every fork copies each library in the process)" {
   LD_PRELOAD="$ZC_LIB" cat /proc/self/maps > maps.off
   grep -q libzcopy maps.off
