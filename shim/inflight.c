@@ -2,11 +2,13 @@
  * even if the program then changes the file.  After sendfile/splice into a
  * pipe or socket, the reader holds references to page-cache pages until it reads
  * them: the plain write() had sent a snapshot.  So before the program itself
- * changes a file (write, pwrite, writev, copy_file_range into it, ftruncate,
- * truncate) whose bytes zcopy sent and which may still be queued, wait until
- * that destination has drained (FIONREAD on a pipe, SIOCOUTQ on a socket,
- * and for TCP the receive queue of a peer on this host), for at most a
- * second.  Changes by unrelated processes cannot be seen: README.
+ * changes a file whose bytes zcopy sent and which may still be queued
+ * (write, pwrite and pwritev, fwrite, ftruncate, truncate, fallocate,
+ * open with O_TRUNC, copy_file_range, sendfile or splice into it: the
+ * hooks call settle), wait until that destination has drained (FIONREAD
+ * on a pipe, SIOCOUTQ on a socket, and through sockdiag.c the queues of a
+ * TCP peer on this host or of a unix socket's peer), for at most a second
+ * in all.  Changes by unrelated processes cannot be seen: README.
  *
  * A small lock-free table: a missed entry means a missed wait, so every
  * slot is claimed with a compare-and-swap, and readers skip busy slots.
@@ -17,15 +19,8 @@
  * closed it with bytes unread, by the time of that close). */
 #include "zcopy.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
 #include <linux/sockios.h>
-#include <linux/unix_diag.h>
-#include <netinet/in.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -49,15 +44,6 @@ enum { SLOT_FREE, SLOT_BUSY, SLOT_USED };
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
-/* A TCP connection by its addresses, so that its queues can be asked for
- * after the program has closed or reused the fd: the kernel keeps sending
- * (and the peer keeps holding) what was queued at close. */
-struct tcp_ends {
-    int family;  /* 0: not TCP */
-    uint8_t own_addr[16], peer_addr[16];
-    in_port_t own_port, peer_port;
-};
-
 struct inflight {
     unsigned state;  /* SLOT_* | claims * CLAIMED_ONCE */
     dev_t src_dev;
@@ -67,7 +53,7 @@ struct inflight {
     ino_t dst_ino;
     bool dst_is_pipe;
     pid_t owner;  /* the process whose dst_fd it is */
-    struct tcp_ends tcp;
+    struct zc_tcp_ends tcp;
     uint32_t unix_peer_ino;  /* unix stream socket: the receiving end, 0 unknown */
     int64_t pipe_closed_ns;  /* a pipe closed with bytes unread: when (CLOCK_MONOTONIC) */
 };
@@ -143,135 +129,6 @@ void zc_inflight_fd_changed(unsigned first, unsigned last)
             __atomic_and_fetch(&not_a_file[fd / 64], ~(1ull << (fd % 64)), __ATOMIC_RELAXED);
 }
 
-static void tcp_ends_of(int fd, struct tcp_ends *ends)
-{
-    struct sockaddr_storage own, peer;
-    socklen_t own_len = sizeof own, peer_len = sizeof peer;
-    ends->family = 0;
-    if (getsockname(fd, (struct sockaddr *)&own, &own_len) < 0 ||
-        getpeername(fd, (struct sockaddr *)&peer, &peer_len) < 0 || own.ss_family != peer.ss_family)
-        return;
-    if (own.ss_family == AF_INET) {
-        const struct sockaddr_in *o = (const void *)&own, *p = (const void *)&peer;
-        memcpy(ends->own_addr, &o->sin_addr, 4);
-        memcpy(ends->peer_addr, &p->sin_addr, 4);
-        ends->own_port = o->sin_port;
-        ends->peer_port = p->sin_port;
-    } else if (own.ss_family == AF_INET6) {  /* v4-mapped too: sock_diag looks those up itself */
-        const struct sockaddr_in6 *o = (const void *)&own, *p = (const void *)&peer;
-        memcpy(ends->own_addr, &o->sin6_addr, 16);
-        memcpy(ends->peer_addr, &p->sin6_addr, 16);
-        ends->own_port = o->sin6_port;
-        ends->peer_port = p->sin6_port;
-    } else {
-        return;
-    }
-    ends->family = own.ss_family;
-}
-
-/* One sock_diag request (ASK, whose header is filled in here) and the
- * first message of its answer.  -1: no answer, or no NETLINK_SOCK_DIAG
- * socket at all (a systemd unit's RestrictAddressFamilies= without
- * AF_NETLINK, say).  Not a hot path: only while settling, and once per
- * noted unix socket. */
-union diag_answer {
-    struct nlmsghdr nlh;
-    char bytes[1024];
-};
-
-static ssize_t diag_ask(struct nlmsghdr *ask, size_t len, union diag_answer *answer)
-{
-    /* real_ calls: a short-lived fd of our own, not the program's. */
-    int nl = real_socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (nl < 0)
-        return -1;
-    ask->nlmsg_len = (uint32_t)len;
-    ask->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    ask->nlmsg_flags = NLM_F_REQUEST;
-    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-    ssize_t got = -1;
-    if (real_sendto(nl, ask, len, 0, (struct sockaddr *)&kernel, sizeof kernel) == (ssize_t)len)
-        got = real_recv(nl, answer, sizeof *answer, 0);
-    real_close(nl);
-    return got;
-}
-
-/* One TCP socket's queue: the socket whose own side is src:sport and whose
- * peer is dst:dport.  0: no such socket; -1: no answer. */
-static long diag_queue(int family, const uint8_t *src, in_port_t sport, const uint8_t *dst, in_port_t dport,
-                       bool unread)
-{
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } ask = { 0 };
-    ask.req.sdiag_family = (uint8_t)family;
-    ask.req.sdiag_protocol = IPPROTO_TCP;
-    ask.req.idiag_states = ~0u;
-    ask.req.id.idiag_sport = sport;
-    ask.req.id.idiag_dport = dport;
-    memcpy(ask.req.id.idiag_src, src, 16);
-    memcpy(ask.req.id.idiag_dst, dst, 16);
-    ask.req.id.idiag_cookie[0] = ask.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    union diag_answer answer;
-    ssize_t got = diag_ask(&ask.nlh, sizeof ask, &answer);
-    if (got < 0)
-        return -1;
-    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || answer.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
-        return 0;  /* NLMSG_ERROR: no such socket */
-    const struct inet_diag_msg *msg = NLMSG_DATA(&answer.nlh);
-    return unread ? msg->idiag_rqueue : msg->idiag_wqueue;
-}
-
-/* Whether a TCP connection still has bytes its receiving program has not
- * read: our unacknowledged ones (as SIOCOUTQ), or, when the peer socket is
- * on this host, its receive queue.  Over loopback TCP acks a segment as soon
- * as the peer socket queues it, while that queue still refers to our
- * page-cache pages.  A remote peer (or one in another network namespace) is
- * not found: its acked bytes have left this host.  -1: sock_diag does not
- * answer here. */
-static long tcp_unread(const struct tcp_ends *e)
-{
-    long n = diag_queue(e->family, e->own_addr, e->own_port, e->peer_addr, e->peer_port, false);
-    if (n == 0)
-        n = diag_queue(e->family, e->peer_addr, e->peer_port, e->own_addr, e->own_port, true);
-    return n;
-}
-
-/* A unix socket by inode, from unix_diag: with UDIAG_SHOW_PEER, the
- * inode of its peer (0: none); with UDIAG_SHOW_RQLEN, the bytes in its
- * receive queue (0: no such socket any more); -1: no answer. */
-static long unix_diag_ask(uint32_t ino, uint32_t show)
-{
-    struct {
-        struct nlmsghdr nlh;
-        struct unix_diag_req req;
-    } ask = { 0 };
-    ask.req.sdiag_family = AF_UNIX;
-    ask.req.udiag_states = ~0u;
-    ask.req.udiag_ino = ino;
-    ask.req.udiag_show = show;
-    ask.req.udiag_cookie[0] = ask.req.udiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    union diag_answer answer;
-    ssize_t got = diag_ask(&ask.nlh, sizeof ask, &answer);
-    if (got >= (ssize_t)NLMSG_LENGTH(0) && answer.nlh.nlmsg_type == NLMSG_ERROR)
-        return 0;  /* no such socket: closed, its queue freed */
-    if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct unix_diag_msg)) ||
-        answer.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY || (size_t)got < answer.nlh.nlmsg_len)
-        return -1;
-    long result = 0;
-    int left = (int)answer.nlh.nlmsg_len - (int)NLMSG_LENGTH(sizeof(struct unix_diag_msg));
-    struct rtattr *a = (struct rtattr *)((char *)NLMSG_DATA(&answer.nlh) + NLMSG_ALIGN(sizeof(struct unix_diag_msg)));
-    for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-        if (a->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(a) >= sizeof(uint32_t) && show == UDIAG_SHOW_PEER)
-            result = *(const uint32_t *)RTA_DATA(a);
-        if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(struct unix_diag_rqlen) &&
-            show == UDIAG_SHOW_RQLEN)
-            result = ((const struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
-    }
-    return result;
-}
-
 void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_dest *dest)
 {
     /* Every rewritten write comes here: a known pair returns before any
@@ -306,10 +163,10 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
     s->tcp.family = 0;
     s->unix_peer_ino = 0;
     if (dest->inet)
-        tcp_ends_of(dst_fd, &s->tcp);
+        zc_sockdiag_tcp_ends(dst_fd, &s->tcp);
     else if (dest->kind == ZC_DEST_SOCKET && dest->ino == (uint32_t)dest->ino) {
         /* Its peer's queue still holds our pages after we close the fd. */
-        long peer = unix_diag_ask((uint32_t)dest->ino, UDIAG_SHOW_PEER);
+        long peer = zc_sockdiag_unix_peer((uint32_t)dest->ino);
         s->unix_peer_ino = peer > 0 ? (uint32_t)peer : 0;
     }
     if (state_of(before) == SLOT_FREE)
@@ -388,7 +245,7 @@ void zc_inflight_fds_closing(unsigned first, unsigned last)
  * is another process's, and its fd is not here). */
 static long queued_bytes(struct inflight *s, pid_t me)
 {
-    long unread = s->tcp.family ? tcp_unread(&s->tcp) : -1;
+    long unread = s->tcp.family ? zc_sockdiag_tcp_unread(&s->tcp) : -1;
     if (unread >= 0)
         return unread;
     /* A pipe, a unix socket, or TCP without sock_diag: ask the fd, while it
@@ -400,7 +257,7 @@ static long queued_bytes(struct inflight *s, pid_t me)
      * peer is found by inode; a pipe closed with bytes unread is given a
      * second from its close (README). */
     if (s->unix_peer_ino) {
-        long unread = unix_diag_ask(s->unix_peer_ino, UDIAG_SHOW_RQLEN);
+        long unread = zc_sockdiag_unix_unread(s->unix_peer_ino);
         if (unread >= 0)
             return unread;
     }
