@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -253,3 +254,16 @@ enum zc_method zc_method_for(enum zc_dest_kind kind);
 extern ZC_TLS int zc_transfer_stopped_by;
 
 #endif
+/* ---- sockdiag.c: what a socket still holds, asked of the kernel ---- */
+/* A TCP connection by its addresses (family 0: not TCP). */
+struct zc_tcp_ends {
+    int family;
+    uint8_t own_addr[16], peer_addr[16];
+    in_port_t own_port, peer_port;
+};
+void zc_sockdiag_tcp_ends(int fd, struct zc_tcp_ends *ends);
+/* Bytes its receiving program has not read; -1: sock_diag does not answer. */
+long zc_sockdiag_tcp_unread(const struct zc_tcp_ends *e);
+long zc_sockdiag_unix_peer(uint32_t ino);    /* the peer's inode; 0 none; -1 no answer */
+long zc_sockdiag_unix_unread(uint32_t ino);  /* its receive queue; 0 also: gone */
+
