@@ -90,6 +90,37 @@ $(ASAN_DIR)/progs/%: tests/progs/%.c $(patsubst tests/progs/%,$(ASAN_DIR)/progs/
 	@mkdir -p $(@D)
 	$(CC) $(PROG_CFLAGS) $(ASAN_FLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-L$(ASAN_DIR)/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
 
+# ---- ThreadSanitizer (not part of `make test`) ----
+# check-tsan: the library and the test programs built with TSan into
+# build/tsan/, run over the suites with threads, fork and signal handlers
+# through tests/memcheck, which fails on any report.  The programs are TSan
+# builds too: TSan starts in the program, before the library's first hook,
+# and sees the program's own threads and locks.  gcc warns that TSan does
+# not model atomic_thread_fence: where it says so, a race that only a fence
+# prevents goes unseen here.
+TSAN_SUITES ?= tests/observe.bats tests/rewrite.bats tests/log.bats
+TSAN_DIR   := build/tsan
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wno-error=tsan
+TSAN_PROGS := $(patsubst tests/progs/%,$(TSAN_DIR)/progs/%,$(PROGS) $(PROG_LIBS))
+
+.PHONY: check-tsan
+
+check-tsan: deps
+	@$(MAKE) -s all $(TSAN_DIR)/libzcopy.so $(TSAN_PROGS)
+	@tests/memcheck tsan $(TSAN_SUITES)
+
+$(TSAN_DIR)/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(ZC_CFLAGS) $(TSAN_FLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
+
+$(TSAN_DIR)/progs/lib%.so: tests/progs/lib%.c
+	@mkdir -p $(@D)
+	$(CC) $(PROG_CFLAGS) $(TSAN_FLAGS) -fPIC -shared -o $@ $<
+
+$(TSAN_DIR)/progs/%: tests/progs/%.c $(patsubst tests/progs/%,$(TSAN_DIR)/progs/%,$(PROG_LIBS))
+	@mkdir -p $(@D)
+	$(CC) $(PROG_CFLAGS) $(TSAN_FLAGS) -o $@ $< -lpthread $(if $(filter ctor_main,$*),-L$(TSAN_DIR)/progs -lctor_write -Wl$(comma)-rpath$(comma)'$$ORIGIN')
+
 # ---- a C library that lacks a function (tests/symbols.bats builds these) ----
 # build/test-missing/NAME/libzcopy.so: the library as built above, except
 # that dlsym finds no NAME (ZC_TEST_MISSING exists in these builds only).
@@ -137,7 +168,7 @@ uninstall:
 
 clean:
 	rm -f $(LIB) $(CMD) $(EXAMPLES) $(PROGS) $(PROG_LIBS) $(BENCH_PROGS)
-	rm -rf $(ASAN_DIR)
+	rm -rf $(ASAN_DIR) $(TSAN_DIR) $(MISSING_DIR)
 
 # make bench (QUICK=1 for a short run): tests/bench/Makefile.inc
 include tests/bench/Makefile.inc
