@@ -9,6 +9,7 @@
 #define ZCOPY_ENV_MODE      "ZCOPY_MODE"       /* safe | trust | off | diag */
 #define ZCOPY_ENV_MIN_BYTES "ZCOPY_MIN_BYTES"  /* smallest write worth rewriting */
 #define ZCOPY_ENV_STATS     "ZCOPY_STATS"      /* 1 | stderr | path (%p = pid) */
+#define ZCOPY_ENV_STATS_LIVE "ZCOPY_STATS_LIVE" /* 1 (default) | 0: no file for zcopy stats */
 #define ZCOPY_ENV_LOG       "ZCOPY_LOG"        /* stderr | path (%p = pid) */
 #define ZCOPY_ENV_LOG_FORMAT "ZCOPY_LOG_FORMAT" /* text | json */
 #define ZCOPY_ENV_LOG_LEVEL "ZCOPY_LOG_LEVEL"  /* summary | decisions | debug */
@@ -27,11 +28,12 @@
 /* ---- values of the settings ---- */
 
 /* The words each setting takes, in the order of the library's enums
- * (zcopy.h: zc_mode, zc_log_level; false/true for the other two). */
+ * (zcopy.h: zc_mode, zc_log_level; false/true for the others). */
 static const char *const zc_mode_words[] = { "off", "safe", "trust", "diag", NULL };
 static const char *const zc_log_level_words[] = { "summary", "decisions", "debug", NULL };
 static const char *const zc_log_format_words[] = { "text", "json", NULL };
 static const char *const zc_file_to_file_words[] = { "clone", "always", NULL };
+static const char *const zc_stats_live_words[] = { "0", "1", NULL };
 #define ZCOPY_BACKTRACE_MAX 16
 
 /* s's index in words (NULL-terminated), or -1. */

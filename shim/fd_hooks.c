@@ -268,6 +268,29 @@ EXPORT pid_t fork(void)
     return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);  /* only while resolving */
 }
 
+/* A process that ends with _exit runs no destructor: without this its live
+ * stats file would stay behind (dash ends every shell so).  Nothing else of
+ * zcopy's runs here, as before.  The raw syscall until glibc's is known. */
+EXPORT void _exit(int status)
+{
+    zc_live_finish();
+    void (*found)(int) = __atomic_load_n(&real__exit, __ATOMIC_RELAXED);
+    if (found)
+        found(status);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+EXPORT void _Exit(int status)
+{
+    zc_live_finish();
+    void (*found)(int) = __atomic_load_n(&real__Exit, __ATOMIC_RELAXED);
+    if (found)
+        found(status);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
 /* ---- the program's own fast calls ---- */
 
 static ssize_t counted_fast(ssize_t r)

@@ -243,7 +243,10 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
 static void log_decision(enum zc_action action, enum zc_method method, enum zc_skip why, int fd,
                          const struct plan *plan, size_t bytes, const void *site)
 {
-    if (!zc_logging() || !plan->file_bytes)
+    if (!plan->file_bytes)
+        return;
+    zc_stats_site(site, action, method, why, bytes);  /* for zcopy stats */
+    if (!zc_logging())
         return;
     struct zc_decision d = { action, method, why, fd, -1, 0, bytes, site };
     for (int i = 0; i < plan->npieces; i++)
@@ -311,7 +314,7 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
 
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site)
 {
-    if (!zc_active() || zc_depth || (!zc_logging() && !zc_cfg.stats_dest[0]))
+    if (!zc_active() || zc_depth || (!zc_logging() && !zc_stats_counting()))
         return;
     zc_depth++;
     int saved_errno = errno;

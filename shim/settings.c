@@ -57,6 +57,15 @@ static bool parse_mode(const char *s, enum zc_mode *mode)
     return true;
 }
 
+static bool parse_stats_live(const char *s, bool *on)
+{
+    int i;
+    if (!parse_word(s, zc_stats_live_words, 1, &i))
+        return false;
+    *on = i == 1;
+    return true;
+}
+
 static bool parse_file_to_file(const char *s, bool *always)
 {
     int i;
@@ -133,7 +142,7 @@ static void keep_preload_from_children(void)
 void zc_settings_load(void)
 {
     int saved_errno = errno;
-    struct zc_settings cfg = { .mode = ZC_MODE_SAFE, .min_bytes = ZC_DEFAULT_MIN_BYTES };
+    struct zc_settings cfg = { .mode = ZC_MODE_SAFE, .min_bytes = ZC_DEFAULT_MIN_BYTES, .stats_live = true };
     /* secure_getenv: a setuid program never takes a log path from its caller. */
     const char *mode = secure_getenv(ZCOPY_ENV_MODE);
     const char *min = secure_getenv(ZCOPY_ENV_MIN_BYTES);
@@ -143,6 +152,7 @@ void zc_settings_load(void)
     const char *level = secure_getenv(ZCOPY_ENV_LOG_LEVEL);
     const char *depth = secure_getenv(ZCOPY_ENV_BACKTRACE);
     const char *file_to_file = secure_getenv(ZCOPY_ENV_FILE_TO_FILE);
+    const char *stats_live = secure_getenv(ZCOPY_ENV_STATS_LIVE);
     size_t depth_value = 0;
 
     const char *bad = NULL, *value = NULL;
@@ -156,6 +166,7 @@ void zc_settings_load(void)
     CHECK(parse_level(level, &cfg.log_level), ZCOPY_ENV_LOG_LEVEL, level);
     CHECK(parse_size(depth, &depth_value) && depth_value <= ZCOPY_BACKTRACE_MAX, ZCOPY_ENV_BACKTRACE, depth);
     CHECK(parse_file_to_file(file_to_file, &cfg.file_to_file_always), ZCOPY_ENV_FILE_TO_FILE, file_to_file);
+    CHECK(parse_stats_live(stats_live, &cfg.stats_live), ZCOPY_ENV_STATS_LIVE, stats_live);
 #undef CHECK
     /* Backtraces cost a stack walk per new call site: on by default only
      * where the user asked to see call sites. */

@@ -1,5 +1,4 @@
-/* Counters for the exit summary (ZCOPY_STATS).  Relaxed atomics only: the
- * hooks run in any thread and in signal handlers, so no lock, no stdio. */
+/* The exit summary (ZCOPY_STATS), from the counters that live.c keeps. */
 #include "zcopy.h"
 
 #include <errno.h>
@@ -8,43 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static uint64_t method_bytes[ZC_METHODS], method_calls[ZC_METHODS];
-static uint64_t skip_counts[ZC_SKIP_COUNT];
-
-/* Counting only when a summary was asked for keeps threads of a busy server
- * off one shared cache line. */
-void zc_stats_add(enum zc_method method, ssize_t bytes)
-{
-    if (!zc_cfg.stats_dest[0])
-        return;
-    __atomic_add_fetch(&method_calls[method], 1, __ATOMIC_RELAXED);
-    if (bytes > 0)
-        __atomic_add_fetch(&method_bytes[method], (uint64_t)bytes, __ATOMIC_RELAXED);
-}
-
-void zc_stats_skip(enum zc_skip reason)
-{
-    if (!zc_cfg.stats_dest[0])
-        return;
-    __atomic_add_fetch(&skip_counts[reason], 1, __ATOMIC_RELAXED);
-}
-
-/* Zeroes what is not zero yet: a store copies a page the child shares with
- * its parent, which a fork-per-connection server pays on every connection. */
-static void clear_counters(uint64_t *counts, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (counts[i])
-            counts[i] = 0;
-}
-
 /* A forked child reports its own work, not its parent's, to its own stderr. */
 void zc_stats_reset(void)
 {
     zc_output_forked();
-    clear_counters(method_bytes, sizeof method_bytes / sizeof method_bytes[0]);
-    clear_counters(method_calls, sizeof method_calls / sizeof method_calls[0]);
-    clear_counters(skip_counts, sizeof skip_counts / sizeof skip_counts[0]);
+    zc_live_forked();
 }
 
 /* Whether zcopy met anything in this process worth a summary: a fast call
@@ -52,25 +19,27 @@ void zc_stats_reset(void)
  * ZCOPY_MIN_BYTES passed through in all.  With ZCOPY_STATS=1 in the
  * environment, a shell script's every child would print six lines about
  * nothing. */
-static bool worth_reporting(void)
+static bool worth_reporting(const struct zc_live_counts *t)
 {
     if (zc_cfg.mode == ZC_MODE_DIAG)
         return true;  /* diag exists to print its report */
     for (int m = 0; m < ZC_METHODS; m++)
-        if (m != ZC_PLAIN && method_calls[m])
+        if (m != ZC_PLAIN && t->method_calls[m])
             return true;
     for (int r = 1; r < ZC_SKIP_COUNT; r++)
-        if (r != ZC_SKIP_BELOW_MIN_BYTES && skip_counts[r])
+        if (r != ZC_SKIP_BELOW_MIN_BYTES && t->skips[r])
             return true;
-    return method_bytes[ZC_PLAIN] >= zc_cfg.min_bytes;
+    return t->method_bytes[ZC_PLAIN] >= zc_cfg.min_bytes;
 }
 
 void zc_stats_report(void)
 {
     if (!zc_settings_ready() || !zc_cfg.stats_dest[0])
         return;
+    struct zc_live_counts t;
+    zc_live_sum(&t);
     /* A file keeps every process's summary: it is a record, not noise. */
-    if (!strcmp(zc_cfg.stats_dest, "-") && !worth_reporting())
+    if (!strcmp(zc_cfg.stats_dest, "-") && !worth_reporting(&t))
         return;
     int saved_errno = errno;
     /* A file: created 0600, never through a symlink.  Stderr: the one the
@@ -96,10 +65,10 @@ void zc_stats_report(void)
             zc_cfg.min_bytes);
     for (int m = 0; m < ZC_METHODS; m++)
         dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", zc_method_label(m),
-                (unsigned long long)method_bytes[m], (unsigned long long)method_calls[m]);
+                (unsigned long long)t.method_bytes[m], (unsigned long long)t.method_calls[m]);
     for (int r = 1; r < ZC_SKIP_COUNT; r++)
-        if (skip_counts[r])
-            dprintf(fd, "zcopy:   skip %s %llu\n", zc_skip_name(r), (unsigned long long)skip_counts[r]);
+        if (t.skips[r])
+            dprintf(fd, "zcopy:   skip %s %llu\n", zc_skip_name(r), (unsigned long long)t.skips[r]);
     if (zc_cfg.mode == ZC_MODE_DIAG)
         zc_log_diag_report(fd);
     if (strcmp(zc_cfg.stats_dest, "-"))

@@ -124,6 +124,7 @@ __attribute__((constructor)) static void zc_start(void)
     zc_proof_init();
     zc_inflight_init();
     zc_settings_load();
+    zc_live_init();
     zc_log_init();
     pthread_atfork(NULL, NULL, zc_after_fork_in_child);
     zc_depth--;
@@ -134,5 +135,6 @@ __attribute__((destructor)) static void zc_end(void)
     zc_depth++;  /* our own writes are never rewritten */
     zc_log_finish();
     zc_stats_report();
+    zc_live_finish();
     zc_depth--;
 }

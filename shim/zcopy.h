@@ -59,6 +59,7 @@ struct zc_settings {
     size_t min_bytes;
     bool file_to_file_always;  /* copy_file_range also where it copies blocks */
     char stats_dest[256];  /* "" = no summary, "-" = stderr, else a path */
+    bool stats_live;       /* counters in a file `zcopy stats` reads (live.c) */
     char log_dest[256];    /* "" = no decision log, "-" = stderr, else a path */
     bool log_json;
     enum zc_log_level log_level;
@@ -101,6 +102,18 @@ void zc_stats_add(enum zc_method method, ssize_t bytes);
 void zc_stats_skip(enum zc_skip reason);
 void zc_stats_reset(void);
 void zc_stats_report(void);
+
+/* ---- live.c: the counters, in a file `zcopy stats` reads while the
+ * process runs (zc_stats_add and zc_stats_skip count there) ---- */
+#include "live_file.h"
+void zc_live_init(void);
+void zc_live_forked(void);
+void zc_live_finish(void);
+void zc_live_sum(struct zc_live_counts *sum);
+bool zc_stats_counting(void);  /* a summary or a live file wants counts */
+/* Calibration's verdict for a call site and size class, for zcopy stats. */
+void zc_stats_verdict(const void *site, size_t bytes, enum zc_method method, uint32_t fast_ns_per_kib,
+                      uint32_t plain_ns_per_kib, bool fast_chosen);
 
 /* ---- output.c: the summary's and the log's files, and stderr ---- */
 struct zc_output {
@@ -173,6 +186,11 @@ int zc_fstat(int fd, struct stat *st);
 enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st);
 /* Worth remembering a read from: a non-empty regular file. */
 bool zc_is_trackable_file(int fd, struct stat *st);
+
+/* live.c again, here because it takes the enums above: one decision at a
+ * call site, for writes that carried file bytes (shown by zcopy stats). */
+void zc_stats_site(const void *site, enum zc_action action, enum zc_method method, enum zc_skip reason,
+                   size_t bytes);
 
 /* ---- track.c: recent reads from files, matched by address ---- */
 enum zc_origin {

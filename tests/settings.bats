@@ -67,6 +67,10 @@ check_bad_setting() {
   check_bad_setting ZCOPY_MIN_BYTES abc
 }
 
+@test "ZCOPY_STATS_LIVE=yes: one zcopy: line on stderr, and the copy runs unaccelerated" {
+  check_bad_setting ZCOPY_STATS_LIVE yes
+}
+
 @test "ZCOPY_MODE=trust rewrites the whole copy and keeps the bytes" {
   to_pipe out traced trace env ZCOPY_MODE=trust "$PROGS/pipecopy" src 2> err
   cmp src out

@@ -13,7 +13,7 @@ PROGS="${ZC_PROGS:-$ZC_ROOT/tests/progs}"
 EXAMPLES="$ZC_ROOT/examples"
 # Tests start from a known environment whatever the caller exported.
 unset ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_STATS ZCOPY_LOG ZCOPY_LOG_FORMAT ZCOPY_LOG_LEVEL \
-  ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN ZCOPY_FILE_TO_FILE LD_PRELOAD
+  ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN ZCOPY_FILE_TO_FILE LD_PRELOAD ZCOPY_STATS_LIVE
 # Two settings differ from the defaults so that the tests' copy loops are
 # rewritten: their chunks are of 16 and 32 KiB as well as 64 KiB (default
 # threshold 64 KiB; tests/real_*.bats and settings.bats test the default),
