@@ -8,12 +8,9 @@
 # zcopy which never rewrites cannot pass unnoticed.
 # A difference is reported with its replay command, not shrunk (that takes
 # minutes): `tests/fuzz/run SEED..SEED` shrinks it to the shortest op list.
-# A difference that goes away on one of three reruns is printed as TIMING and
-# does not fail the test (--recheck): zcopy waits at most one second for a
-# receiver to drain before the program changes a file whose bytes are in
-# flight (README, "Bytes in flight"), and on a loaded CI machine a receiver
-# can take longer.  A difference that reproduces fails.  `make fuzz` counts
-# every difference.
+# Every difference fails, also one that goes away on a rerun (the report
+# says how often it came back in three): an intermittent difference is what
+# a race looks like (issue 16).  `make fuzz` counts every difference too.
 # `make fuzz SEEDS=N` runs more seeds; FUZZ_SEEDS changes this set and
 # FUZZ_EXCLUDE leaves op classes out (tests/fuzz/run --help).
 
@@ -27,7 +24,7 @@ setup() {
 }
 
 @test "fuzz: seeds ${FUZZ_SEEDS:-1..800} give the same transcript without zcopy, in safe mode and in trust mode" {
-  run "$ZC_ROOT/tests/fuzz/run" -j 2 --no-minimize --recheck ${FUZZ_EXCLUDE:+--exclude "$FUZZ_EXCLUDE"} "${FUZZ_SEEDS:-1..800}"
+  run "$ZC_ROOT/tests/fuzz/run" -j 2 --no-minimize ${FUZZ_EXCLUDE:+--exclude "$FUZZ_EXCLUDE"} "${FUZZ_SEEDS:-1..800}"
   echo "$output" | grep -v '^fuzz: [0-9]'
   [ "$status" -eq 0 ]
   # A tester under which zcopy never rewrites proves nothing.

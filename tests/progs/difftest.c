@@ -27,12 +27,23 @@
  *     by a receiver child into recv.* (some slowly, some non-blocking, some
  *     with a small SO_SNDBUF or pipe, the pipe sometimes in packet mode),
  *     out.file (sometimes O_DIRECT), out.append (O_APPEND), /dev/null, and
- *     src0 opened for writing (srcfile);
+ *     src0 opened for writing (srcfile); src0..src3 are opened read-write
+ *     (unless selfmod and selfsync are both excluded), so that the program
+ *     can change a file through the fd it reads it from;
  *   buffers: three static ones and a mapped one whose protection ops change.
  * Reads: read, pread, readv, preadv, recv, recvmsg, preadv2, fread.  Writes:
  * write, send, sendto, writev, sendmsg (sometimes with SCM_RIGHTS), pwrite,
  * of what a read returned, a sub-range, gathered reads, header and trailer
  * pieces, or more iovecs than zcopy takes.
+ * The program changes its own sources with pwrite on the fd it reads from
+ * or on a second fd, lseek+write or writev through a second fd, truncate,
+ * ftruncate on either fd, copy_file_range into the file, and writes of its
+ * buffers to srcfile or to a source slot, between a read and the write of
+ * what it read (the bytes read must go, never the file's new ones) and
+ * after such a write (bytes may still be in flight).
+ * A write may go to a receiver that has stopped reading, cut short by a
+ * SIGALRM from setitimer, timer_create, alarm(1) or kill() from a helper,
+ * with or without SA_RESTART, as old servers time out a stuck client.
  * Every fd of the world is a "slot"; ops name slots, so that after a
  * close/open/dup2 the same slot may name another file, as fd numbers do.
  *
@@ -49,13 +60,22 @@
  *     would otherwise be changed legitimately (README "Bytes in flight").
  *     When the program itself changes a source file there is no barrier:
  *     zcopy must handle that case (DESIGN.md rule 7).
+ *   - A write to a stalled receiver (alarm) records that it returned and
+ *     its errno, then the total delivered once the receiver reads again and
+ *     the rest is written: never the short count, which depends on timing
+ *     and on how the kernel fills a pipe or socket.  The receiver drains
+ *     first, so the call always moves bytes before it blocks; SIGALRM is
+ *     blocked in the runner except around that call.  A receiver stalled
+ *     for STALL_LIMIT_MS reads again on its own, and says so.
  *
- * Op classes (--exclude; --trust excludes bufchange, srcchange, selfmod and
- * selfsync, the changes trust mode is documented not to see):
+ * Op classes (--exclude; --trust excludes bufchange and srcchange, the
+ * changes trust mode is documented not to see; it must see the program's
+ * own, which go through its hooks):
  *   bufchange  the buffer changes between read and write
  *   srcchange  another process truncates, extends or rewrites a source
  *   selfmod    the program writes or truncates a source file (its bytes
- *              may still be in a pipe or socket: DESIGN.md rule 7)
+ *              may still be in a pipe or socket: DESIGN.md rule 7), also
+ *              between reading a range and sending it
  *   selfsync   the same, after waiting until every peer read everything
  *   fork, thread  the next op runs in a fork child, or in a new thread
  *   peerclose  a peer closes, or the program shuts its socket down
@@ -66,9 +86,11 @@
  *   fsize      RLIMIT_FSIZE is lowered (SIGXFSZ counted or ignored)
  *   odirect    (world) the destination pipe is a pipe2(O_DIRECT) packet pipe,
  *              or out.file is opened O_DIRECT: excluding it turns both off
- * --trust, or excluding selfmod, opens out.file write-only (never read
- * back); --trust, or excluding both selfmod and selfsync, opens srcfile as
- * /dev/null.
+ *   alarm      a write to a receiver that stopped reading, cut short by a
+ *              signal (issue 16)
+ * Excluding selfmod opens out.file write-only (never read back); excluding
+ * both selfmod and selfsync opens srcfile as /dev/null and the sources
+ * read-only.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -91,6 +113,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -130,7 +153,9 @@ enum helper { H_TCP, H_UNIX, H_DGRAM, H_PIPE, H_FEED_PIPE, H_FEED_SOCK, H_MUTATO
 static const int recv_slot[NRECV] = { D_TCP, D_UNIX, D_DGRAM, D_PIPE };
 static const char *const helper_name[NHELPER] = { "tcp", "unix", "dgram", "pipe", "spipe", "ssock", "mutator" };
 
-enum { M_SYNC = 1, M_CLOSE, M_FEED, M_TRUNC, M_PWRITE };
+/* M_STALL: a receiver stops reading until M_RESUME; M_KILL: the mutator
+ * sends SIGALRM to process a after b ms, then replies. */
+enum { M_SYNC = 1, M_CLOSE, M_FEED, M_TRUNC, M_PWRITE, M_STALL, M_RESUME, M_KILL };
 struct msg {
 	int type, file;
 	int64_t a, b;
@@ -157,6 +182,7 @@ enum opkind {
 	OP_READ, OP_WRITE, OP_MUTATE, OP_LSEEK, OP_CLOSE, OP_FCLOSE, OP_OPEN, OP_DUP2,
 	OP_OTHER_TRUNC, OP_OTHER_PWRITE, OP_SELF_PWRITE, OP_SELF_TRUNC, OP_PEER_CLOSE,
 	OP_SIGPIPE, OP_FORK, OP_THREAD, OP_CLOSE_RANGE, OP_SHUTDOWN, OP_NONBLOCK, OP_MEM, OP_BARRIER, OP_FSIZE,
+	OP_STALL,
 };
 /* recv, recvmsg, preadv2 and fread (unbuffered: glibc reads straight into
  * the buffer with its internal read) also fill buffers; zcopy hooks only
@@ -167,7 +193,20 @@ static const char *const rcall_name[] = { "read", "pread", "readv", "preadv", "r
 static const char *const wcall_name[] = { "write", "send", "sendto", "writev", "sendmsg", "pwrite" };
 static const char *const mutate_name[] = { "same", "xor-all", "flip-one", "flip-first" };
 static const char *const sigpipe_name[] = { "default", "ignore", "count", "block", "unblock" };
-
+/* How the program changes a source file itself: OP_SELF_PWRITE's and
+ * OP_SELF_TRUNC's call.  "same" is the fd the program reads the file from
+ * (the source slot, opened O_RDWR when these ops can run). */
+enum { SW_PWRITE_OTHER, SW_PWRITE_SAME, SW_WRITE_OTHER, SW_WRITEV_OTHER, SW_COPY_RANGE, NSELFW };
+static const char *const selfw_name[] = { "pwrite", "pwrite on the fd it reads from:", "lseek+write on a second fd:",
+					  "lseek+writev on a second fd:", "copy_file_range from the next src into" };
+enum { ST_TRUNCATE, ST_FTRUNCATE_SAME, ST_FTRUNCATE_OTHER, NSELFT };
+static const char *const selft_name[] = { "truncate", "ftruncate on the fd it reads from:", "ftruncate on a second fd:" };
+/* OP_STALL: what raises the SIGALRM that cuts the write short (how & 3;
+ * how & 4: the handler has SA_RESTART). */
+enum { AL_ITIMER, AL_TIMER, AL_KILL, AL_ALARM };
+static const char *const alarm_name[] = { "setitimer", "timer_create", "kill from another process", "alarm(1)" };
+#define STALL_DELAY_MS 100   /* the signal's delay, but alarm(1)'s */
+#define STALL_LIMIT_MS 5000  /* a stalled receiver reads again on its own after this */
 #define C_BUFCHANGE 1
 #define C_SRCCHANGE 2
 #define C_SELFMOD   4
@@ -180,10 +219,14 @@ static const char *const sigpipe_name[] = { "default", "ignore", "count", "block
 #define C_SELFSYNC  512 /* as selfmod, after waiting until every peer read everything */
 #define C_FSIZE     1024 /* RLIMIT_FSIZE: short writes, EFBIG and SIGXFSZ */
 #define C_ODIRECT   2048 /* not an op: excluding it opens no destination with O_DIRECT */
-#define C_TRUST_UNSAFE (C_BUFCHANGE | C_SRCCHANGE | C_SELFMOD | C_SELFSYNC)
+#define C_ALARM     4096 /* a signal cuts a write to a stalled receiver short */
+/* What trust mode is documented not to see: the buffer changing, and other
+ * processes changing a source.  The program's own changes go through
+ * zcopy's hooks, so trust mode must handle them (issue 16). */
+#define C_TRUST_UNSAFE (C_BUFCHANGE | C_SRCCHANGE)
 static const char *const class_name[] = { "bufchange", "srcchange", "selfmod", "fork", "peerclose", "fdreuse",
-					   "unhooked", "thread", "badptr", "selfsync", "fsize", "odirect" };
-#define NCLASS 12
+					   "unhooked", "thread", "badptr", "selfsync", "fsize", "odirect", "alarm" };
+#define NCLASS 13
 static const int64_t fsize_limit[] = { 65536, 100000, 1 << 20, -1 };
 static const char *const mem_name[] = { "PROT_NONE", "PROT_READ", "PROT_READ|PROT_WRITE", "MADV_DONTNEED" };
 
@@ -210,7 +253,7 @@ static struct op ops[MAX_OPS];
 static int nops;
 static int selected[MAX_OPS], nsel;
 static int ro_outfile;    /* out.file is never readable */
-static int srcfile_null; /* srcfile is /dev/null: no op writes a source file */
+static int srcfile_null; /* srcfile is /dev/null and src0..3 are read-only: no op writes a source file */
 
 /* ---- deterministic randomness --------------------------------------------- */
 
@@ -455,7 +498,7 @@ static uint32_t pick_trim(uint32_t len)
 static struct op *gen_write(int dst, const struct seg *segs, int n)
 {
 	int cls = 0;
-	if (dst == D_SRCFILE) {
+	if (dst == D_SRCFILE || dst < SRC_FILES) {
 		/* Writing a source file: half the time after draining the peers. */
 		cls = C_SELFMOD;
 		if (chance(50)) {
@@ -589,7 +632,8 @@ static void gen_dup2(int from, int to)
 	/* A source slot never receives a socket or the source pipe's peer: a
 	 * blocking read there would wait forever.  A destination slot never
 	 * receives the source socket: nobody would read what is written. */
-	struct op *o = emit(OP_DUP2, C_FDREUSE | (from == D_SRCFILE ? C_SELFMOD : 0));
+	int writes_source = from == D_SRCFILE || (from < SRC_FILES && to >= D_TCP);
+	struct op *o = emit(OP_DUP2, C_FDREUSE | (writes_source ? C_SELFMOD : 0));
 	o->slot = (uint8_t)from;
 	o->slot2 = (uint8_t)to;
 }
@@ -619,9 +663,24 @@ static void gen_other_change(int file)
 	}
 }
 
-/* The program changes a source file itself; sync_pct of the time only
- * after its peers have read everything (then no byte is in flight). */
-static void gen_self_change(int file, int sync_pct)
+/* Where read #ri started in its file, and how much it asked for (-1: not
+ * a read of a known offset). */
+static int64_t read_start(int ri, uint32_t *len)
+{
+	const struct op *r = &ops[ri];
+	*len = 0;
+	for (int j = 0; j < r->nseg; j++)
+		*len += r->seg[j].len;
+	if (r->call == R_PREAD || r->call == R_PREADV || r->call == R_PREADV2)
+		return r->a;
+	return r->call == R_READ || r->call == R_READV ? 0 : -1;  /* often the first read */
+}
+
+/* The program changes a source file itself, through a call zcopy hooks
+ * (selfw_name, selft_name); sync_pct of the time only after its peers have
+ * read everything (then no byte is in flight).  ri >= 0: a read of this
+ * file the change aims into half the time. */
+static void gen_self_change(int file, int sync_pct, int ri)
 {
 	size_t size = world.src_size[file];
 	int sync = chance(sync_pct);
@@ -630,10 +689,16 @@ static void gen_self_change(int file, int sync_pct)
 		o = emit(OP_SELF_PWRITE, sync ? C_SELFSYNC : C_SELFMOD);
 		o->a = chance(50) ? 0 : chance(50) ? 4096 * (int64_t)rnd(16) : rnd((uint32_t)size + 1);
 		o->b = chance(30) ? 1 : 1 + rnd(PAT_SIZE);
+		o->call = (uint8_t)rnd(NSELFW);
 	} else {
 		o = emit(OP_SELF_TRUNC, sync ? C_SELFSYNC : C_SELFMOD);
 		o->a = chance(70) ? rnd((uint32_t)size + 1) : (int64_t)size + rnd(70000);
+		o->call = (uint8_t)rnd(NSELFT);
 	}
+	uint32_t len;
+	int64_t start = ri >= 0 && ops[ri].kind == OP_READ && ops[ri].slot == file ? read_start(ri, &len) : -1;
+	if (start >= 0 && chance(50))
+		o->a = start + rnd(len + 1);
 	o->slot = (uint8_t)file;
 	o->how = (uint8_t)sync;
 }
@@ -710,7 +775,7 @@ static void gen_between(int ri, int src, int dst)
 	else if (r < 78)
 		gen_other_change(file_of(src));
 	else if (r < 81)
-		gen_self_change(file_of(src), 50);
+		gen_self_change(file_of(src), 50, ri);
 	else if (r < 85)
 		emit(OP_FORK, C_FORK);  /* the child makes the write */
 	else if (r < 88)
@@ -729,7 +794,7 @@ static void gen_after(int ri, int src)
 {
 	int r = (int)rnd(100);
 	if (r < 9)
-		gen_self_change(file_of(src), 20);
+		gen_self_change(file_of(src), 20, ri);
 	else if (r < 13)
 		gen_other_change(file_of(src));
 	else if (r < 17)
@@ -823,6 +888,56 @@ static void pat_partial(void)
 	gen_write(dst, &s, 1);
 }
 
+static const int stream_dst[] = { D_TCP, D_UNIX, D_PIPE };
+
+/* Read a range of a source file, change it through one of the program's
+ * own calls, then send the buffer to a stream peer: the bytes read must
+ * go, not the file's new ones (issue 16, section 2). */
+static void pat_selfchange(void)
+{
+	int file = (int)rnd(SRC_FILES), dst = stream_dst[rnd(3)];
+	int ri = gen_read(file, pick_buf(), pick_boff(), pick_len(), chance(50) ? R_READ : R_PREAD);
+	if (ri < 0)
+		return;
+	gen_self_change(file, 25, ri);
+	gen_write_from(ri, dst);
+	if (chance(30))
+		gen_after(ri, file);
+}
+
+/* Read up to the buffer's size, then one write of it to a receiver that
+ * stops reading, cut short by a SIGALRM, as old servers time out a stuck
+ * client; then the receiver reads again and the rest follows (issue 16,
+ * section 1). */
+static void pat_stall(void)
+{
+	static const struct wpick len[] = { { 65537, 2 }, { 262144, 3 }, { 1048577, 3 }, { BUF_SIZE, 1 } };
+	static const struct wpick src[] = { { AL_ITIMER, 3 }, { AL_TIMER, 3 }, { AL_KILL, 3 }, { AL_ALARM, 1 } };
+	int file = (int)rnd(SRC_FILES), dst = stream_dst[rnd(3)];
+	if (chance(70))  /* the largest file: enough bytes to fill a pipe or socket */
+		for (int f = 0; f < SRC_FILES; f++)
+			if (world.src_size[f] > world.src_size[file])
+				file = f;
+	int ri = gen_read(file, pick_buf(), 0, (uint32_t)PICK(len), chance(30) ? R_READ : R_PREAD);
+	if (ri < 0)
+		return;
+	if (ops[ri].call == R_PREAD && chance(70))
+		ops[ri].a = 0;
+	if (chance(15))
+		gen_self_change(file, 0, ri);
+	struct op *o = emit(OP_STALL, C_ALARM);
+	int r = (int)rnd(100);
+	o->slot = (uint8_t)dst;
+	o->call = (uint8_t)(r < 50 ? W_WRITE : r < 80 ? W_WRITEV : dst == D_PIPE ? W_WRITE : W_SEND);
+	o->how = (uint8_t)(PICK(src) | (chance(50) ? 4 : 0));
+	if (o->call == W_WRITEV)
+		o->seg[o->nseg++] = (struct seg){ .buf = 3, .ref = -1, .off = rnd(100), .len = 1 + rnd(200) };
+	struct seg body = ops[ri].seg[0];
+	body.ref = (int16_t)ri;
+	body.base = 0;
+	o->seg[o->nseg++] = body;
+}
+
 static void pat_misc(void)
 {
 	int r = (int)rnd(100);
@@ -850,7 +965,7 @@ static void pat_misc(void)
 	else if (r < 78)
 		gen_other_change((int)rnd(SRC_FILES));
 	else if (r < 84)
-		gen_self_change((int)rnd(SRC_FILES), 50);
+		gen_self_change((int)rnd(SRC_FILES), 50, -1);
 	else {
 		/* any range of a buffer, read or not */
 		struct seg s = { .buf = (int8_t)pick_buf(), .ref = -1, .off = pick_boff(), .len = pick_len() };
@@ -883,6 +998,10 @@ static void generate(uint64_t seed)
 			pat_double();
 		else if (r < 78)
 			pat_partial();
+		else if (r < 82)
+			pat_selfchange();
+		else if (r < 85)
+			pat_stall();
 		else
 			pat_misc();
 	}
@@ -954,12 +1073,16 @@ static void describe(char *d, size_t size, const struct op *o)
 			 (long long)o->b);
 		break;
 	case OP_SELF_PWRITE:
-		snprintf(d, size, "self: %spwrite src%d at %lld len %lld", o->how ? "drain, then " : "", o->slot,
-			 (long long)o->a, (long long)o->b);
+		snprintf(d, size, "self: %s%s src%d at %lld len %lld", o->how ? "drain, then " : "", selfw_name[o->call],
+			 o->slot, (long long)o->a, (long long)o->b);
 		break;
 	case OP_SELF_TRUNC:
-		snprintf(d, size, "self: %struncate src%d to %lld", o->how ? "drain, then " : "", o->slot,
+		snprintf(d, size, "self: %s%s src%d to %lld", o->how ? "drain, then " : "", selft_name[o->call], o->slot,
 			 (long long)o->a);
+		break;
+	case OP_STALL:
+		snprintf(d, size, "stall: %s %s [%s] to a receiver that stopped reading (TCP: SO_SNDBUF 64 KiB), cut short by %s%s", wcall_name[o->call],
+			 slot_name[o->slot], segs, alarm_name[o->how & 3], o->how & 4 ? " (SA_RESTART)" : "");
 		break;
 	case OP_BARRIER:
 		snprintf(d, size, "drain: wait until every peer has read everything");
@@ -1089,12 +1212,15 @@ static void set_obj(int fd, int o)
 }
 
 /* One request to a helper and its reply; -1 when the helper is gone or hung. */
-static int helper_call(int h, int type, int file, int64_t a, int64_t b, struct reply *rep)
+static int helper_send(int h, int type, int file, int64_t a, int64_t b)
 {
 	struct msg m = { type, file, a, b };
+	return write(cmd_w[h], &m, sizeof m) == (ssize_t)sizeof m ? 0 : -1;
+}
+
+static int helper_reply(int h, struct reply *rep)
+{
 	memset(rep, 0, sizeof *rep);
-	if (write(cmd_w[h], &m, sizeof m) != (ssize_t)sizeof m)
-		return -1;
 	struct pollfd p = { ack_r[h], POLLIN, 0 };
 	int r;
 	while ((r = poll(&p, 1, WAIT_MS)) < 0 && errno == EINTR)
@@ -1102,6 +1228,14 @@ static int helper_call(int h, int type, int file, int64_t a, int64_t b, struct r
 	if (r <= 0)
 		return -1;
 	return read(ack_r[h], rep, sizeof *rep) == (ssize_t)sizeof *rep ? 0 : -1;
+}
+
+static int helper_call(int h, int type, int file, int64_t a, int64_t b, struct reply *rep)
+{
+	memset(rep, 0, sizeof *rep);
+	if (helper_send(h, type, file, a, b) < 0)
+		return -1;
+	return helper_reply(h, rep);
 }
 
 /* Waits until the receiver behind helper h has read every byte written so
@@ -1456,22 +1590,227 @@ static void do_fclose(const struct op *o)
 	tlog("   -> %d errno=%d\n", r, e);
 }
 
-static void do_self_pwrite(const struct op *o)
+/* A second fd of srcN for writing (the file may be truncated or changed,
+ * never replaced); -1 with the failure logged. */
+static int open_second(int file)
 {
 	char path[64];
-	snprintf(path, sizeof path, "src%d", o->slot);
+	snprintf(path, sizeof path, "src%d", file);
 	errno = ERRNO_SENTINEL;
 	int fd = open(path, O_WRONLY);
-	int e = errno;
-	if (fd < 0) {
-		tlog("   open -> %d errno=%d\n", fd, e);
+	if (fd < 0)
+		tlog("   open -> %d errno=%d\n", fd, errno);
+	return fd;
+}
+
+static void do_self_pwrite(const struct op *o)
+{
+	int same = o->call == SW_PWRITE_SAME;
+	int fd = same ? slot_fd[o->slot] : open_second(o->slot), from = -1;
+	if (fd < 0)
 		return;
+	size_t n = (size_t)o->b;
+	ssize_t r;
+	int e;
+	if (o->call == SW_COPY_RANGE) {
+		char path[64];
+		snprintf(path, sizeof path, "src%d", (o->slot + 1) % SRC_FILES);
+		from = open(path, O_RDONLY);
 	}
 	errno = ERRNO_SENTINEL;
-	ssize_t r = pwrite(fd, pat, (size_t)o->b, (off_t)o->a);
+	switch (o->call) {
+	case SW_WRITE_OTHER:
+		r = lseek(fd, (off_t)o->a, SEEK_SET) < 0 ? -1 : write(fd, pat, n);
+		break;
+	case SW_WRITEV_OTHER: {
+		struct iovec v[2] = { { pat, n / 2 }, { pat + n / 2, n - n / 2 } };
+		r = lseek(fd, (off_t)o->a, SEEK_SET) < 0 ? -1 : writev(fd, v, 2);
+		break;
+	}
+	case SW_COPY_RANGE: {
+		loff_t in = 0, at = (loff_t)o->a;
+		r = from < 0 ? -1 : copy_file_range(from, &in, fd, &at, n, 0);
+		break;
+	}
+	default:
+		r = pwrite(fd, pat, n, (off_t)o->a);
+	}
 	e = errno;
-	close(fd);
+	if (from >= 0)
+		close(from);
+	if (!same)
+		close(fd);
 	tlog("   -> %zd errno=%d\n", r, e);
+}
+
+static void do_self_trunc(const struct op *o)
+{
+	char path[64];
+	int r;
+	snprintf(path, sizeof path, "src%d", o->slot);
+	if (o->call == ST_TRUNCATE) {
+		errno = ERRNO_SENTINEL;
+		r = truncate(path, (off_t)o->a);
+		tlog("   -> %d errno=%d\n", r, errno);
+		return;
+	}
+	int same = o->call == ST_FTRUNCATE_SAME;
+	int fd = same ? slot_fd[o->slot] : open_second(o->slot);
+	if (fd < 0)
+		return;
+	errno = ERRNO_SENTINEL;
+	r = ftruncate(fd, (off_t)o->a);
+	int e = errno;
+	if (!same)
+		close(fd);
+	tlog("   -> %d errno=%d\n", r, e);
+}
+
+/* ---- a write to a stalled receiver, cut short by a signal ----------------- */
+
+static volatile sig_atomic_t alarm_count;  /* not in the transcript: timing decides it */
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarm_count++;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Drops the first n bytes of an iovec array. */
+static void iov_advance(struct iovec **v, int *cnt, size_t n)
+{
+	while (n > 0 && *cnt > 0) {
+		if (n < (*v)[0].iov_len) {
+			(*v)[0].iov_base = (char *)(*v)[0].iov_base + n;
+			(*v)[0].iov_len -= n;
+			return;
+		}
+		n -= (*v)[0].iov_len;
+		(*v)[0].iov_len = 0;
+		if (*cnt > 1)
+			(*v)++, (*cnt)--;
+		else
+			return;
+	}
+}
+
+/* The receiver stops reading (after it read everything so far, so the call
+ * always moves some bytes before it blocks), a SIGALRM comes STALL_DELAY_MS
+ * later, and the call must return.  How many bytes it moved depends on
+ * timing and on how the kernel fills a pipe or socket, so the transcript
+ * records only that it returned (and its errno), then the total delivered
+ * once the receiver reads again and the rest is written.  SIGALRM is
+ * blocked in the runner except around this call, so a process-wide signal
+ * lands in the thread that makes it.  A receiver that had to read again on
+ * its own (the call did not return) shows. */
+static void do_stall(const struct op *o)
+{
+	int fd = slot_fd[o->slot], ob = obj(fd), fl = fcntl(fd, F_GETFL);
+	int h = ob == D_TCP ? H_TCP : ob == D_UNIX ? H_UNIX : ob == D_PIPE ? H_PIPE : -1;
+	if (h < 0 || fl < 0) {
+		tlog("   not an fd to a receiver: not written\n");
+		return;
+	}
+	struct reply rep;
+	barrier_one(h);
+	if (helper_call(h, M_STALL, 0, 0, 0, &rep) < 0) {
+		tlog("   receiver hung\n");
+		return;
+	}
+	if (!rep.result) {
+		tlog("   receiver closed: not written\n");
+		return;
+	}
+	if (fl & O_NONBLOCK)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);  /* for this op only: it must block */
+	/* Loopback TCP takes megabytes before it blocks, more than a buffer
+	 * holds: a server that sizes its send buffer (from here on). */
+	int sndbuf = 65536;
+	if (ob == D_TCP)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	struct iovec iov[MAX_SEG], *v = iov;
+	int cnt = o->call == W_WRITEV ? o->nseg : 1;
+	size_t total = 0;
+	for (int j = 0; j < o->nseg; j++)
+		resolve(&o->seg[j], &iov[j]);
+	for (int j = 0; j < cnt; j++)
+		total += iov[j].iov_len;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = o->how & 4 ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	sigset_t alrm;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	int source = o->how & 3, killer = 0;
+	timer_t timer;
+	struct itimerval it = { { 0, 0 }, { 0, STALL_DELAY_MS * 1000 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct itimerspec ts = { { 0, 0 }, { 0, STALL_DELAY_MS * 1000000L } };
+	struct sigevent ev;
+	memset(&ev, 0, sizeof ev);
+	ev.sigev_notify = SIGEV_SIGNAL;
+	ev.sigev_signo = SIGALRM;
+	int armed = source == AL_ALARM ? (alarm(1), 1)
+		  : source == AL_ITIMER ? setitimer(ITIMER_REAL, &it, NULL) == 0
+		  : source == AL_TIMER ? timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0 &&
+					 timer_settime(timer, 0, &ts, NULL) == 0
+				       : (killer = helper_send(H_MUTATOR, M_KILL, 0, getpid(), STALL_DELAY_MS) == 0);
+	if (!armed)
+		tlog("   the signal could not be armed\n");
+
+	pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+	errno = ERRNO_SENTINEL;
+	ssize_t r = write_once(o, fd, iov, cnt, 0);
+	int e = errno;
+	pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+
+	if (source == AL_ALARM)
+		alarm(0);
+	else if (source == AL_ITIMER)
+		setitimer(ITIMER_REAL, &off, NULL);
+	else if (source == AL_TIMER && armed)
+		timer_delete(timer);
+	else if (killer && helper_reply(H_MUTATOR, &rep) < 0)
+		tlog("   mutator hung\n");
+	struct timespec none = { 0, 0 };
+	while (sigtimedwait(&alrm, NULL, &none) > 0)
+		;  /* one that came after the call stays out of the next */
+	if (r < 0)
+		tlog("   total=%zu -> -1 errno=%d\n", total, e);
+	else
+		tlog("   total=%zu -> returned errno=%d\n", total, e);
+
+	if (helper_call(h, M_RESUME, 0, 0, 0, &rep) < 0)
+		tlog("   receiver hung\n");
+	else if (rep.n)
+		tlog("   the receiver had to read again on its own: the call did not return\n");
+	size_t done = r > 0 ? (size_t)r : 0;
+	e = 0;
+	iov_advance(&v, &cnt, done);
+	while (r >= 0 && done < total) {
+		ssize_t w = write_once(o, fd, v, cnt, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			e = w < 0 ? errno : 0;
+			break;
+		}
+		done += (size_t)w;
+		iov_advance(&v, &cnt, (size_t)w);
+	}
+	if (fl & O_NONBLOCK)
+		fcntl(fd, F_SETFL, fl);
+	tlog("   delivered=%zu errno=%d\n", done, e);
 }
 
 static void on_sigpipe(int sig)
@@ -1581,16 +1920,12 @@ static void exec_op(int i)
 		tlog("   drained\n");
 		break;
 	case OP_FSIZE: do_fsize(o); break;
-	case OP_SELF_TRUNC: {
-		char path[64];
+	case OP_SELF_TRUNC:
 		if (o->how)
 			barrier_all();
-		snprintf(path, sizeof path, "src%d", o->slot);
-		errno = ERRNO_SENTINEL;
-		r = truncate(path, (off_t)o->a);
-		tlog("   -> %d errno=%d\n", r, errno);
+		do_self_trunc(o);
 		break;
-	}
+	case OP_STALL: do_stall(o); break;
 	case OP_PEER_CLOSE:
 		barrier_one(o->slot2);
 		if (helper_call(o->slot2, M_CLOSE, 0, 0, 0, &rep) < 0)
@@ -1746,9 +2081,10 @@ static void runner(const int *wfd, const int *hcmd_w, const int *hack_r, int go)
 		set_obj(slot_fd[i], i);
 	}
 	signal(SIGPIPE, SIG_DFL);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigset_t alrm_only;  /* SIGALRM: only around do_stall's call */
+	sigemptyset(&alrm_only);
+	sigaddset(&alrm_only, SIGALRM);
+	sigprocmask(SIG_SETMASK, &alrm_only, NULL);
 	for (int b = 0; b < NBUF; b++)
 		fill_random(bufs[b], BUF_SIZE, 0xb0f + (uint64_t)b);
 	mbuf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1831,15 +2167,25 @@ static void receiver(int h, int data, int cmd, int ack, int slow)
 	if (out < 0 || !buf)
 		_exit(4);
 	int kind = h == H_DGRAM ? K_DGRAM : h == H_PIPE && world.packet ? K_PACKET : K_STREAM;
-	int data_open = 1, cmd_open = 1;
+	int data_open = 1, cmd_open = 1, stalled = 0, self_resumed = 0, timeout;
+	struct timespec stall_t0;
 	while (data_open || cmd_open) {
 		struct pollfd p[2];
 		int n = 0, di = -1, ci = -1;
-		if (data_open)
+		/* Stalled (M_STALL): read nothing, but never for ever. */
+		timeout = -1;
+		if (stalled && ms_since(&stall_t0) >= STALL_LIMIT_MS)
+			stalled = 0, self_resumed = 1;
+		if (stalled)
+			timeout = STALL_LIMIT_MS - (int)ms_since(&stall_t0);
+		if (data_open && !stalled)
 			di = n, p[n++] = (struct pollfd){ data, POLLIN, 0 };
 		if (cmd_open)
 			ci = n, p[n++] = (struct pollfd){ cmd, POLLIN, 0 };
-		if (poll(p, (nfds_t)n, -1) < 0) {
+		int pr = poll(p, (nfds_t)n, timeout);
+		if (pr == 0)
+			continue;
+		if (pr < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -1850,6 +2196,7 @@ static void receiver(int h, int data, int cmd, int ack, int slow)
 				/* The runner is gone.  A datagram socket has no EOF:
 				 * everything sent is queued already. */
 				cmd_open = 0;
+				stalled = 0;
 				if (kind == K_DGRAM && data_open) {
 					drain(data, out, buf, K_DGRAM);
 					close(data);
@@ -1860,6 +2207,14 @@ static void receiver(int h, int data, int cmd, int ack, int slow)
 			struct reply rep = { data_open, 0, 0 };
 			if (data_open)
 				drain(data, out, buf, kind);
+			if (m.type == M_STALL && data_open) {
+				stalled = 1;
+				clock_gettime(CLOCK_MONOTONIC, &stall_t0);
+			}
+			if (m.type == M_RESUME) {
+				rep.n = self_resumed;
+				stalled = self_resumed = 0;
+			}
 			if (m.type == M_CLOSE && data_open) {
 				if (h == H_TCP) {
 					struct linger l = { 1, 0 };  /* a reset, now: no race */
@@ -1913,7 +2268,12 @@ static void mutator(int cmd, int ack)
 		char path[64];
 		snprintf(path, sizeof path, "src%d", m.file);
 		struct reply rep = { 0, 0, 0 };
-		if (m.type == M_TRUNC) {
+		if (m.type == M_KILL) {
+			struct timespec d = { m.b / 1000, (m.b % 1000) * 1000000 };
+			while (nanosleep(&d, &d) < 0 && errno == EINTR)
+				;
+			rep.result = kill((pid_t)m.a, SIGALRM);
+		} else if (m.type == M_TRUNC) {
 			rep.result = truncate(path, (off_t)m.a);
 		} else {
 			int fd = open(path, O_WRONLY);
@@ -2072,7 +2432,7 @@ static void supervise(uint64_t seed, const char *out)
 	int p[2], sv[2];
 	for (int i = 0; i < SRC_FILES; i++) {
 		snprintf(path, sizeof path, "src%d", i);
-		wfd[i] = high(open(path, O_RDONLY), path);
+		wfd[i] = high(open(path, srcfile_null ? O_RDONLY : O_RDWR), path);  /* SW_PWRITE_SAME */
 	}
 	wfd[S_PROC] = high(open("/proc/kallsyms", O_RDONLY), "/proc/kallsyms");
 	wfd[S_PROCSMALL] = high(open("/proc/sys/kernel/ostype", O_RDONLY), "ostype");
@@ -2209,7 +2569,7 @@ static void usage(void)
 		"usage: difftest --seed S [--trust] [--exclude CLASS,...] [--ops I,J,...]\n"
 		"                [--dir DIR] [--outdir DIR] [--out FILE] [--list | --count | --selected]\n"
 		"classes: bufchange srcchange selfmod selfsync fork thread peerclose fdreuse unhooked badptr\n"
-		"         fsize odirect\n");
+		"         fsize odirect alarm\n");
 	exit(2);
 }
 
@@ -2251,8 +2611,8 @@ int main(int argc, char **argv)
 		usage();
 	if (trust)
 		excl |= C_TRUST_UNSAFE;
-	ro_outfile = trust || (excl & C_SELFMOD);
-	srcfile_null = trust || ((excl & C_SELFMOD) && (excl & C_SELFSYNC));
+	ro_outfile = excl & C_SELFMOD;
+	srcfile_null = (excl & C_SELFMOD) && (excl & C_SELFSYNC);
 	generate(seed);
 	if (excl & C_ODIRECT)
 		world.packet = world.direct = 0;
