@@ -18,5 +18,6 @@ int usage_error(const char *fmt, const char *arg);
 void find_beside(const char *name, char *buf, size_t size);
 bool one_of(const char *s, const char *const *words);
 int cmd_doctor(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 #endif

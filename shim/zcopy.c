@@ -4,11 +4,13 @@
  *   zcopy [options] [--] cmd [args...]     the same, exec'd in place
  *   zcopy report [--json] LOG...           merge decision logs (zcopy-report)
  *   zcopy doctor [--] cmd                  can preloading work for cmd?
+ *   zcopy stats [--watch N] [--json|--prometheus] [PID...]
+ *                                          counters of running processes
  *
  * Options only become ZCOPY_* environment variables; the library does the
  * rest.  To add an option: one line in `run_options`, one in usage() and a
  * case in parse_run_options().  One function per subcommand: cmd_run(),
- * cmd_report(), and cmd_doctor() in doctor.c. */
+ * cmd_report(), cmd_doctor() in doctor.c and cmd_stats() in stats_cmd.c. */
 #define _GNU_SOURCE
 #include "command.h"
 
@@ -36,6 +38,7 @@ void usage(FILE *out)
             "       zcopy [options] [--] command [args...]\n"
             "       zcopy report [--json] LOG...\n"
             "       zcopy doctor [--] command\n"
+            "       zcopy stats [--watch N] [--json | --prometheus] [PID...]\n"
             "\n"
             "run: runs command with libzcopy.so preloaded: its read/write copy loops become\n"
             "sendfile, splice or copy_file_range where that changes nothing it can see.\n"
@@ -63,6 +66,12 @@ void usage(FILE *out)
             "doctor: says whether preloading can work for command, and why not\n"
             "(static, Go, setuid/setcap, not glibc, already preloaded), and whether this\n"
             "kernel has sendfile, splice and copy_file_range.  Exit 0 if it can work.\n"
+            "\n"
+            "stats: what running processes under zcopy have done so far, as the summary\n"
+            "prints it (all of your processes, or root: everyone's, without PIDs).\n"
+            "--watch N refreshes every N seconds with bytes/s; --json prints one object a\n"
+            "process a line; --prometheus, node_exporter's textfile format.  Processes\n"
+            "that died without exiting are shown as gone, and their files removed.\n"
             "\n"
             "Exit status: 2 for a usage error, 127 when the command is not found.\n");
 }
@@ -347,5 +356,7 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (argc > 1 && !strcmp(argv[1], "doctor"))
         return cmd_doctor(argc - 1, argv + 1);
+    if (argc > 1 && !strcmp(argv[1], "stats"))
+        return cmd_stats(argc - 1, argv + 1);
     return cmd_exec(argc, argv);
 }

@@ -195,7 +195,7 @@ echo "LD_PRELOAD=$LD_PRELOAD"'
 @test "zcopy --help names the subcommands; run, report and doctor have their own usage" {
   run "$ZC_CMD" --help
   [ "$status" -eq 0 ]
-  for word in "zcopy run" "zcopy report" "zcopy doctor" --no-children --json --log; do
+  for word in "zcopy run" "zcopy report" "zcopy doctor" "zcopy stats" --no-children --json --log --prometheus; do
     [[ "$output" == *"$word"* ]] || { echo "--help lacks $word" >&2; false; }
   done
   run "$ZC_CMD" run --help

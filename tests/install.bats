@@ -22,7 +22,7 @@ setup() {
   for section in NAME SYNOPSIS DESCRIPTION COMMANDS OPTIONS ENVIRONMENT FILES "EXIT STATUS" EXAMPLES; do
     grep -qx "$section" <<< "$output" || { echo "no section $section"; false; }
   done
-  for subcommand in "zcopy run" "zcopy report" "zcopy doctor"; do
+  for subcommand in "zcopy run" "zcopy report" "zcopy doctor" "zcopy stats"; do
     [[ "$output" == *"$subcommand"* ]]
   done
 }
