@@ -14,9 +14,9 @@ CFLAGS  ?= -O2 -g
 ZC_CFLAGS := -std=gnu11 -Wall -Wextra -fPIC -fvisibility=hidden $(if $(CI),-Werror)
 PROG_CFLAGS := -std=gnu11 -Wall -Wextra $(if $(CI),-Werror)
 
-CMD_SRC := shim/zcopy.c shim/doctor.c shim/stats_cmd.c
+CMD_SRC := shim/zcopy.c shim/doctor.c shim/stats_cmd.c shim/stats_show.c
 LIB_SRC := $(filter-out $(CMD_SRC),$(wildcard shim/*.c))
-LIB_HDR := $(filter-out shim/command.h,$(wildcard shim/*.h shim/*.def))
+LIB_HDR := $(filter-out shim/command.h shim/stats_cmd.h,$(wildcard shim/*.h shim/*.def))
 LIB     := shim/libzcopy.so
 CMD     := shim/zcopy
 
@@ -39,7 +39,7 @@ $(LIB): $(LIB_SRC) $(LIB_HDR)
 	$(CC) $(ZC_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(notdir $@) -Wl,-z,now \
 	  -o $@ $(LIB_SRC) -ldl -lpthread
 
-$(CMD): $(CMD_SRC) shim/command.h shim/common.h shim/hooks.def shim/live_file.h
+$(CMD): $(CMD_SRC) shim/command.h shim/stats_cmd.h shim/common.h shim/hooks.def shim/live_file.h
 	$(CC) $(PROG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -DZCOPY_LIBDIR='"$(LIBDIR)"' -o $@ $(CMD_SRC)
 
 examples/%: examples/%.c

@@ -3,18 +3,18 @@
  * (live_file.h, written by the library's live.c), for the given processes
  * or for every one this user may read (root: everyone's).
  *
- * A file whose process is gone (SIGKILL, or an exit without destructors) is
+ * A file whose process is gone (killed by a signal it did not handle) is
  * shown once as gone, with its last counts, and removed.  A process is gone
  * when /proc/<pid>/stat is missing or shows another start time (the pid was
  * reused); a file from another pid namespace, or whose process cannot be
  * looked at, is never judged.  The command only reads the files it shows:
- * a live process's file is never changed.  Part of the zcopy command. */
+ * a live process's file is never changed.  Part of the zcopy command;
+ * stats_show.c prints what this file reads. */
 #define _GNU_SOURCE
 #include "command.h"
-#include "live_file.h"
+#include "stats_cmd.h"
 
 #include <dirent.h>
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,27 +27,11 @@
 #include <unistd.h>
 
 #define MAX_DIRS 64
-#define MAX_SHOWN_SITES 10  /* in the table; --json lists every one */
 #define STALE_UNFINISHED_S 10  /* a file never finished, of a dead pid, after this long */
 
 enum format { TEXT, JSON, PROMETHEUS };
-enum state { LIVE, GONE };
 
-/* One process's file, copied out of the mapping word by word. */
-struct proc {
-    char path[PATH_MAX];
-    int pid;
-    uint64_t start;
-    enum state state;
-    struct zc_live_file file;
-    struct zc_live_counts sum;
-    double when;             /* CLOCK_MONOTONIC seconds of the copy */
-    struct zc_live_counts prev;  /* --watch: the previous copy */
-    double prev_when;        /* 0: none */
-    bool seen;
-};
-
-static struct proc *procs;
+static struct stats_proc *procs;
 static size_t nprocs, procs_cap;
 static uint64_t our_pid_ns;
 
@@ -123,21 +107,6 @@ static uint64_t pid_ns_of(const char *link_path)
     return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
-/* A name from the file: at most its field's size, printable. */
-static void name_from(const char *field, size_t size, char *out)
-{
-    size_t i = 0;
-    for (; i < size - 1 && field[i]; i++)
-        out[i] = field[i] >= 0x20 && field[i] < 0x7f ? field[i] : '?';
-    out[i] = 0;
-}
-
 /* ---- finding the files ---- */
 
 struct dir_list {
@@ -195,20 +164,20 @@ static bool wanted(int pid, int npids, const int *pids)
     return false;
 }
 
-static struct proc *proc_for(int pid, uint64_t start)
+static struct stats_proc *proc_for(int pid, uint64_t start)
 {
     for (size_t i = 0; i < nprocs; i++)
         if (procs[i].pid == pid && procs[i].start == start)
             return &procs[i];
     if (nprocs == procs_cap) {
         size_t cap = procs_cap ? procs_cap * 2 : 16;
-        struct proc *more = realloc(procs, cap * sizeof *more);
+        struct stats_proc *more = realloc(procs, cap * sizeof *more);
         if (!more)
             return NULL;
         procs = more;
         procs_cap = cap;
     }
-    struct proc *p = &procs[nprocs++];
+    struct stats_proc *p = &procs[nprocs++];
     memset(p, 0, sizeof *p);
     p->pid = pid;
     p->start = start;
@@ -273,10 +242,10 @@ static void copy_verdict(const struct zc_live_verdict *from, struct zc_live_verd
     to->seq = 0;
 }
 
-/* Reads one file into its struct proc.  Returns the proc to show, or NULL
+/* Reads one file into its struct stats_proc.  Returns the proc to show, or NULL
  * (nothing to show: unreadable, unfinished, another namespace's).  Whether
  * its process lives is judged by the file's name alone. */
-static struct proc *read_file(const char *path, int pid, uint64_t start, bool asked)
+static struct stats_proc *read_file(const char *path, int pid, uint64_t start, bool asked)
 {
     uint64_t alive_start = 0;
     int alive = proc_start(pid, &alive_start);
@@ -296,7 +265,7 @@ static struct proc *read_file(const char *path, int pid, uint64_t start, bool as
     bool finished = __atomic_load_n(&map->magic, __ATOMIC_ACQUIRE) == ZC_LIVE_MAGIC;
     bool same_version = map->version == ZC_LIVE_VERSION && map->size == sizeof *map;
     bool valid = finished && same_version && map->pid == pid && map->start_ticks == start;
-    struct proc *p = NULL;
+    struct stats_proc *p = NULL;
     if (!valid) {
         if (finished && !same_version && asked)
             fprintf(stderr, "zcopy: stats: pid %d: %s was written by another version of zcopy\n", pid, path);
@@ -314,7 +283,7 @@ static struct proc *read_file(const char *path, int pid, uint64_t start, bool as
         for (int v = 0; v < ZC_LIVE_VERDICTS; v++)
             copy_verdict(&map->verdicts[v], &p->file.verdicts[v]);
         snprintf(p->path, sizeof p->path, "%s", path);
-        p->state = dead ? GONE : LIVE;
+        p->state = dead ? STATS_GONE : STATS_LIVE;
         p->prev = p->sum;
         p->prev_when = p->when;
         sum_stripes(&p->file, &p->sum);
@@ -322,7 +291,7 @@ static struct proc *read_file(const char *path, int pid, uint64_t start, bool as
         p->seen = true;
     }
     munmap((void *)map, sizeof *map);
-    if (p && p->state == GONE)
+    if (p && p->state == STATS_GONE)
         remove_gone(path);
     return p;
 }
@@ -351,7 +320,7 @@ static size_t collect(int npids, const int *pids, bool quiet, int *missing)
                 continue;
             char path[PATH_MAX];
             snprintf(path, sizeof path, "%s/%s", dirs->paths[d], e->d_name);
-            struct proc *p = read_file(path, pid, start, npids > 0 && !quiet);
+            struct stats_proc *p = read_file(path, pid, start, npids > 0 && !quiet);
             if (!p)
                 continue;
             shown++;
@@ -372,344 +341,11 @@ static size_t collect(int npids, const int *pids, bool quiet, int *missing)
     return shown;
 }
 
-/* ---- call sites: module+offset, from the process's maps ---- */
-
-/* addr2line's offset: from the module's load address, but for a non-PIE
- * executable (ET_EXEC) the address itself. */
-static void site_name(int pid, uint64_t addr, char *out, size_t size)
-{
-    uint64_t pc = addr - 1;  /* a return address points after its call */
-    char maps_path[64], line[PATH_MAX + 128], module[PATH_MAX] = "";
-    uint64_t base = UINT64_MAX;
-    snprintf(out, size, "0x%llx", (unsigned long long)pc);
-    snprintf(maps_path, sizeof maps_path, "/proc/%d/maps", pid);
-    FILE *maps = fopen(maps_path, "re");
-    if (!maps)
-        return;
-    /* First the module that holds pc, then its lowest mapping. */
-    for (int pass = 0; pass < 2; pass++) {
-        rewind(maps);
-        while (fgets(line, sizeof line, maps)) {
-            unsigned long long lo, hi, off;
-            int path_at = 0;
-            if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &lo, &hi, &off, &path_at) < 3 || !path_at ||
-                line[path_at] != '/')
-                continue;
-            line[strcspn(line, "\n")] = 0;
-            if (pass == 0 && pc >= lo && pc < hi)
-                snprintf(module, sizeof module, "%s", line + path_at);
-            if (pass == 1 && !strcmp(line + path_at, module) && lo - off < base)
-                base = lo - off;
-        }
-        if (!module[0])
-            break;
-    }
-    fclose(maps);
-    if (!module[0] || base == UINT64_MAX)
-        return;
-    int fd = open(module, O_RDONLY | O_CLOEXEC);
-    Elf64_Ehdr eh;
-    if (fd >= 0 && read(fd, &eh, sizeof eh) == (ssize_t)sizeof eh && eh.e_type == ET_EXEC)
-        base = 0;
-    if (fd >= 0)
-        close(fd);
-    snprintf(out, size, "%s+0x%llx", base_name(module), (unsigned long long)(pc - base));
-}
-
-static const char *method_name(const struct zc_live_file *f, unsigned m, char *buf)
-{
-    if (m >= f->methods || m >= ZC_LIVE_METHODS)
-        return "?";
-    name_from(f->method_names[m], ZC_LIVE_NAME, buf);
-    return buf;
-}
-
-static const char *skip_name(const struct zc_live_file *f, unsigned r, char *buf)
-{
-    if (r >= f->skips || r >= ZC_LIVE_SKIPS)
-        return "?";
-    name_from(f->skip_names[r], ZC_LIVE_NAME, buf);
-    return buf;
-}
-
-/* As the decision log names them. */
-static const char *site_action(const struct zc_live_file *f, const struct zc_live_site *s)
-{
-    if (s->diag)
-        return "would_rewrite";
-    if (!s->reason)
-        return "rewrite";
-    return s->method == f->plain_method ? "skip" : "fallback";
-}
-
-/* Sites largest first (by bytes). */
-static int ready_sites(const struct zc_live_file *f, int *order)
-{
-    int n = 0;
-    for (int i = 0; i < ZC_LIVE_SITES; i++)
-        if (f->sites[i].key && f->sites[i].ready)
-            order[n++] = i;
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && f->sites[order[j]].bytes > f->sites[order[j - 1]].bytes; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    return n;
-}
-
-/* A verdict that copy_verdict could copy whole. */
-static bool verdict_at(const struct zc_live_file *f, int i)
-{
-    const struct zc_live_verdict *v = &f->verdicts[i];
-    return v->key && v->seq && !(v->seq & 1);
-}
-
-static double uptime_of(const struct proc *p)
-{
-    double since_boot = 0;
-    FILE *up = fopen("/proc/uptime", "re");
-    if (up) {
-        if (fscanf(up, "%lf", &since_boot) != 1)
-            since_boot = 0;
-        fclose(up);
-    }
-    long ticks = sysconf(_SC_CLK_TCK);
-    double up_s = since_boot - (double)p->start / (double)(ticks > 0 ? ticks : 100);
-    return up_s > 0 ? up_s : 0;
-}
-
-/* Bytes per second since the previous copy, or -1 without one. */
-static double rate(const struct proc *p, int m)
-{
-    double dt = p->when - p->prev_when;
-    if (!p->prev_when || dt <= 0)
-        return -1;
-    return (double)(p->sum.method_bytes[m] - p->prev.method_bytes[m]) / dt;
-}
-
-/* ---- text: the exit summary's lines ---- */
-
-static void print_text(const struct proc *p)
-{
-    const struct zc_live_file *f = &p->file;
-    char exe[sizeof f->exe], mode[sizeof f->mode], version[sizeof f->lib_version], name[ZC_LIVE_NAME];
-    name_from(f->exe, sizeof f->exe, exe);
-    name_from(f->mode, sizeof f->mode, mode);
-    name_from(f->lib_version, sizeof f->lib_version, version);
-    printf("zcopy: stats pid=%d exe=%s version=%s mode=%s min_bytes=%llu state=%s", p->pid, base_name(exe),
-           version, mode, (unsigned long long)f->min_bytes, p->state == LIVE ? "live" : "gone");
-    if (p->state == LIVE)
-        printf(" up=%.0fs\n", uptime_of(p));
-    else
-        printf(" (its file is removed; these were its last counts)\n");
-    for (unsigned m = 0; m < f->methods && m < ZC_LIVE_METHODS; m++) {
-        printf("zcopy:   %s %llu bytes %llu calls", method_name(f, m, name),
-               (unsigned long long)p->sum.method_bytes[m], (unsigned long long)p->sum.method_calls[m]);
-        double r = rate(p, (int)m);
-        if (r >= 0)
-            printf(" %.0f bytes/s", r);
-        putchar('\n');
-    }
-    for (unsigned r = 1; r < f->skips && r < ZC_LIVE_SKIPS; r++)
-        if (p->sum.skips[r])
-            printf("zcopy:   skip %s %llu\n", skip_name(f, r, name), (unsigned long long)p->sum.skips[r]);
-    int order[ZC_LIVE_SITES];
-    int n = ready_sites(f, order);
-    for (int k = 0; k < n && k < MAX_SHOWN_SITES; k++) {
-        const struct zc_live_site *s = &f->sites[order[k]];
-        char site[PATH_MAX + 32];
-        const char *action = site_action(f, s);
-        if (p->state == LIVE)
-            site_name(p->pid, s->addr, site, sizeof site);
-        else
-            snprintf(site, sizeof site, "0x%llx", (unsigned long long)s->addr - 1);
-        printf("zcopy:   site %s %s %s %llu bytes %llu calls\n", site, action,
-               !strcmp(action, "skip") ? skip_name(f, s->reason, name) : method_name(f, s->method, name),
-               (unsigned long long)s->bytes, (unsigned long long)s->calls);
-    }
-    if (n > MAX_SHOWN_SITES || f->sites_dropped)
-        printf("zcopy:   (%d more call sites; %llu decisions at sites beyond the table's %d)\n",
-               n > MAX_SHOWN_SITES ? n - MAX_SHOWN_SITES : 0, (unsigned long long)f->sites_dropped, ZC_LIVE_SITES);
-    /* As the summary prints calibration's verdicts. */
-    for (int i = 0; i < ZC_LIVE_VERDICTS; i++) {
-        const struct zc_live_verdict *v = &f->verdicts[i];
-        char site[PATH_MAX + 32];
-        if (!verdict_at(f, i))
-            continue;
-        site_name(p->pid, v->addr, site, sizeof site);
-        unsigned long long kib = v->bytes / 1024 ? v->bytes / 1024 : 1;
-        unsigned long long fast_ns = v->fast_ns_per_kib * kib, plain_ns = v->plain_ns_per_kib * kib;
-        printf("zcopy:   calibrated %s writes of %llu KiB or more: %s %llu.%llu us, plain %llu.%llu us per %llu KiB: "
-               "%s\n",
-               site, kib, method_name(f, v->method, name), fast_ns / 1000, fast_ns / 100 % 10, plain_ns / 1000,
-               plain_ns / 100 % 10, kib, v->fast_chosen ? "rewritten" : "left plain");
-    }
-}
-
-/* ---- --json: one object per process, one per line ---- */
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c >= 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-static void print_json(const struct proc *p)
-{
-    const struct zc_live_file *f = &p->file;
-    char exe[sizeof f->exe], mode[sizeof f->mode], version[sizeof f->lib_version], name[ZC_LIVE_NAME];
-    name_from(f->exe, sizeof f->exe, exe);
-    name_from(f->mode, sizeof f->mode, mode);
-    name_from(f->lib_version, sizeof f->lib_version, version);
-    printf("{\"pid\":%d,\"start_ticks\":%llu,\"state\":\"%s\",\"exe\":", p->pid, (unsigned long long)p->start,
-           p->state == LIVE ? "live" : "gone");
-    json_string(exe);
-    printf(",\"version\":");
-    json_string(version);
-    printf(",\"mode\":");
-    json_string(mode);
-    printf(",\"min_bytes\":%llu", (unsigned long long)f->min_bytes);
-    if (p->state == LIVE)
-        printf(",\"uptime_s\":%.0f", uptime_of(p));
-    printf(",\"methods\":{");
-    for (unsigned m = 0; m < f->methods && m < ZC_LIVE_METHODS; m++) {
-        printf("%s", m ? "," : "");
-        json_string(method_name(f, m, name));
-        printf(":{\"bytes\":%llu,\"calls\":%llu", (unsigned long long)p->sum.method_bytes[m],
-               (unsigned long long)p->sum.method_calls[m]);
-        double r = rate(p, (int)m);
-        if (r >= 0)
-            printf(",\"bytes_per_s\":%.0f", r);
-        putchar('}');
-    }
-    printf("},\"skips\":{");
-    bool first = true;
-    for (unsigned r = 1; r < f->skips && r < ZC_LIVE_SKIPS; r++)
-        if (p->sum.skips[r]) {
-            printf("%s", first ? "" : ",");
-            json_string(skip_name(f, r, name));
-            printf(":%llu", (unsigned long long)p->sum.skips[r]);
-            first = false;
-        }
-    printf("},\"sites\":[");
-    int order[ZC_LIVE_SITES];
-    int n = ready_sites(f, order);
-    for (int k = 0; k < n; k++) {
-        const struct zc_live_site *s = &f->sites[order[k]];
-        char site[PATH_MAX + 32];
-        if (p->state == LIVE)
-            site_name(p->pid, s->addr, site, sizeof site);
-        else
-            snprintf(site, sizeof site, "0x%llx", (unsigned long long)s->addr - 1);
-        printf("%s{\"site\":", k ? "," : "");
-        json_string(site);
-        printf(",\"action\":\"%s\",\"method\":", site_action(f, s));
-        json_string(s->method == f->plain_method ? "none" : method_name(f, s->method, name));
-        printf(",\"reason\":");
-        json_string(skip_name(f, s->reason, name));
-        printf(",\"bytes\":%llu,\"calls\":%llu}", (unsigned long long)s->bytes, (unsigned long long)s->calls);
-    }
-    printf("],\"sites_dropped\":%llu,\"calibration\":[", (unsigned long long)f->sites_dropped);
-    first = true;
-    for (int i = 0; i < ZC_LIVE_VERDICTS; i++) {
-        const struct zc_live_verdict *v = &f->verdicts[i];
-        char site[PATH_MAX + 32];
-        if (!verdict_at(f, i))
-            continue;
-        site_name(p->pid, v->addr, site, sizeof site);
-        printf("%s{\"site\":", first ? "" : ",");
-        json_string(site);
-        printf(",\"bytes\":%llu,\"method\":", (unsigned long long)v->bytes);
-        json_string(method_name(f, v->method, name));
-        printf(",\"fast_ns_per_kib\":%u,\"plain_ns_per_kib\":%u,\"chosen\":\"%s\"}", v->fast_ns_per_kib,
-               v->plain_ns_per_kib, v->fast_chosen ? "fast" : "plain");
-        first = false;
-    }
-    printf("]}\n");
-}
-
-/* ---- --prometheus: node_exporter's textfile format ---- */
-
-static void label_value(const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            printf("\\%c", *s);
-        else if (*s == '\n')
-            printf("\\n");
-        else
-            putchar(*s);
-    }
-}
-
-static void sample_labels(const struct proc *p)
-{
-    char exe[sizeof p->file.exe];
-    name_from(p->file.exe, sizeof p->file.exe, exe);
-    printf("{pid=\"%d\",exe=\"", p->pid);
-    label_value(base_name(exe));
-    printf("\"");
-}
-
-/* Every sample of a metric together, as the format requires.  Processes
- * that are gone are left out: their counts end with them. */
-static void print_prometheus(void)
-{
-    static const struct {
-        const char *name, *help;
-    } metrics[] = {
-        { "zcopy_bytes_total", "Bytes per method: sendfile, splice and copy_file_range moved in the kernel, "
-                               "passed_through went with the program's own call, program_fast_calls are its own "
-                               "fast calls." },
-        { "zcopy_calls_total", "Calls per method." },
-        { "zcopy_skips_total", "Writes zcopy left to the program's own call, per reason." },
-    };
-    char name[ZC_LIVE_NAME];
-    for (size_t k = 0; k < sizeof metrics / sizeof metrics[0]; k++) {
-        printf("# HELP %s %s\n# TYPE %s counter\n", metrics[k].name, metrics[k].help, metrics[k].name);
-        for (size_t i = 0; i < nprocs; i++) {
-            const struct proc *p = &procs[i];
-            const struct zc_live_file *f = &p->file;
-            if (!p->seen || p->state != LIVE)
-                continue;
-            if (k < 2) {
-                for (unsigned m = 0; m < f->methods && m < ZC_LIVE_METHODS; m++) {
-                    printf("%s", metrics[k].name);
-                    sample_labels(p);
-                    printf(",method=\"");
-                    label_value(method_name(f, m, name));
-                    printf("\"} %llu\n", (unsigned long long)(k == 0 ? p->sum.method_bytes[m] : p->sum.method_calls[m]));
-                }
-            } else {
-                for (unsigned r = 1; r < f->skips && r < ZC_LIVE_SKIPS; r++) {
-                    if (!p->sum.skips[r])
-                        continue;
-                    printf("%s", metrics[k].name);
-                    sample_labels(p);
-                    printf(",reason=\"");
-                    label_value(skip_name(f, r, name));
-                    printf("\"} %llu\n", (unsigned long long)p->sum.skips[r]);
-                }
-            }
-        }
-    }
-}
-
 /* ---- the command ---- */
 
 static int by_pid(const void *a, const void *b)
 {
-    const struct proc *x = a, *y = b;
+    const struct stats_proc *x = a, *y = b;
     return x->pid != y->pid ? (x->pid > y->pid) - (x->pid < y->pid) : (x->start > y->start) - (x->start < y->start);
 }
 
@@ -718,7 +354,7 @@ static void drop_finished(void)
 {
     size_t kept = 0;
     for (size_t i = 0; i < nprocs; i++)
-        if (procs[i].seen && procs[i].state == LIVE)
+        if (procs[i].seen && procs[i].state == STATS_LIVE)
             procs[kept++] = procs[i];
     nprocs = kept;
 }
@@ -762,11 +398,11 @@ int cmd_stats(int argc, char **argv)
         if (watch && tty && format == TEXT)
             printf("\033[H\033[2J");
         if (format == PROMETHEUS) {
-            print_prometheus();
+            stats_print_prometheus(procs, nprocs);
         } else {
             for (size_t i = 0; i < nprocs; i++)
                 if (procs[i].seen)
-                    format == JSON ? print_json(&procs[i]) : print_text(&procs[i]);
+                    format == JSON ? stats_print_json(&procs[i]) : stats_print_text(&procs[i]);
         }
         if (!shown && !npids && format == TEXT && first)
             fprintf(stderr, "zcopy: stats: no process of %s under zcopy has a live stats file\n",
