@@ -12,10 +12,12 @@
  *   forked (a raw clone runs no atfork handler): where this process counts
  *   lives in memory that the kernel gives a child zeroed (MADV_WIPEONFORK).
  *   Without that (Linux before 4.14) there is no live file.
- * - A forked child makes its own file once it has counted for a second: a
- *   fork-per-connection server would otherwise pay the file's syscalls on
- *   every connection, and its children, which end with _exit, would each
- *   leave a file behind.  Until then it counts in its own memory.
+ * - A forked child makes its own file once it has counted CHILD_COUNTS
+ *   times and a second more: a fork-per-connection server would otherwise
+ *   pay the file's syscalls on every connection.  Until then it counts in
+ *   its own memory, and does not even read the clock before CHILD_COUNTS:
+ *   the first clock_gettime in a process faults in three pages (libc's
+ *   code, the vDSO's, its data).
  * - zcopy's own file operations are raw syscalls, which the hooks do not
  *   see, and no fd stays open after the mapping (daemons close every fd).
  * - The file's pages are allocated when it is made (fallocate): a store to
@@ -36,6 +38,7 @@
 #define MADV_WIPEONFORK 18
 #endif
 
+#define CHILD_COUNTS 64  /* a copy loop's, not a short connection's few writes */
 #define CHILD_FILE_AFTER_NS 1000000000LL
 
 _Static_assert(ZC_METHODS <= ZC_LIVE_METHODS, "live_file.h: room for every method");
@@ -45,7 +48,8 @@ _Static_assert(ZC_SKIP_COUNT <= ZC_LIVE_SKIPS, "live_file.h: room for every skip
 struct live_local {
     struct zc_live_counts *stripes;  /* NULL: live_attach() decides */
     struct zc_live_file *file;       /* this process's own file */
-    int64_t first_count_ns;          /* a forked child: when it first counted */
+    unsigned child_counts;           /* a forked child: counts without a file, up to CHILD_COUNTS */
+    int64_t first_count_ns;          /* and when it reached CHILD_COUNTS */
     int making;                      /* a thread is making the file */
     struct zc_live_counts own[ZC_LIVE_STRIPES];  /* the counts while there is no file */
 };
@@ -311,9 +315,8 @@ static int64_t coarse_now_ns(void)
     return now.tv_sec * 1000000000LL + now.tv_nsec;
 }
 
-/* The first count of a forked child (its local state reads zero), or of a
- * process where nobody counts.  A child counts in its own memory, and after
- * a second makes its own file. */
+/* A count in a forked child that has no file yet (its local state reads
+ * zero), or in a process where nobody counts. */
 static __attribute__((noinline)) struct zc_live_counts *live_attach(void)
 {
     struct live_local *l = __atomic_load_n(&local, __ATOMIC_ACQUIRE);
@@ -321,6 +324,10 @@ static __attribute__((noinline)) struct zc_live_counts *live_attach(void)
         return NULL;
     if (!file_wanted) {
         __atomic_store_n(&l->stripes, l->own, __ATOMIC_RELEASE);
+        return l->own;
+    }
+    if (__atomic_load_n(&l->child_counts, __ATOMIC_RELAXED) < CHILD_COUNTS) {
+        __atomic_add_fetch(&l->child_counts, 1, __ATOMIC_RELAXED);
         return l->own;
     }
     int64_t now = coarse_now_ns(), first = __atomic_load_n(&l->first_count_ns, __ATOMIC_RELAXED);

@@ -208,7 +208,7 @@ static void say_missing(int pid)
     else
         fprintf(stderr,
                 "zcopy: stats: pid %d: no live stats file (not under zcopy, ZCOPY_STATS_LIVE=0, or a forked "
-                "child in its first second)\n",
+                "child that has no file yet)\n",
                 pid);
 }
 

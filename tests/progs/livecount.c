@@ -4,8 +4,9 @@
  * children, and writes its pid and theirs to DIR/pids in one write:
  *   - a short one, as a fork-per-connection server's: writes 300 bytes
  *     to /dev/null and ends at once with _exit;
- *   - a long one: writes 1 byte, waits 1.2 s, writes 7777 bytes, creates
- *     DIR/ready, and waits until DIR/stop exists.
+ *   - a long one: writes 100 bytes in 100 writes (as many counts as a copy
+ *     loop's before it may make its own file), waits 1.2 s, writes 7777
+ *     bytes, creates DIR/ready, and waits until DIR/stop exists.
  * The parent waits for both and exits.
  *   livecount threads N WRITES
  * N threads at once each write 1 byte to /dev/null WRITES times. */
@@ -66,7 +67,8 @@ static int forks(const char *dir)
 	if (long_child < 0)
 		die("fork");
 	if (long_child == 0) {
-		write_null(1);
+		for (int i = 0; i < 100; i++)
+			write_null(1);
 		sleep_ms(1200);
 		write_null(7777);
 		snprintf(path, sizeof path, "%s/ready", dir);
