@@ -15,8 +15,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- doctor: what the loader will do with cmd ---- */
@@ -266,6 +269,115 @@ static void doctor_kernel(void)
         verdict(false, "this kernel has none of the calls zcopy rewrites into");
 }
 
+/* ---- doctor: seccomp ---- */
+
+/* The system calls zcopy makes that a program that copies with read and
+ * write may never make itself, with arguments that do nothing: each is
+ * expected to fail with EBADF (or succeed, want 0).  A seccomp filter
+ * (systemd's SystemCallFilter=, a container's profile) is inherited by the
+ * command: one that refuses these calls with an errno only makes zcopy
+ * fall back, one that kills would kill the command at zcopy's call. */
+static const struct {
+    const char *name;
+    long nr, a[6];
+    int want;
+} zcopy_calls[] = {
+    { "sendfile", SYS_sendfile, { -1, -1, 0, 1 }, EBADF },
+    { "splice", SYS_splice, { -1, 0, -1, 0, 1, 0 }, EBADF },
+    { "copy_file_range", SYS_copy_file_range, { -1, 0, -1, 0, 1, 0 }, EBADF },
+    { "fstat", SYS_fstat, { -1, 0 }, EBADF },
+    { "fstatfs", SYS_fstatfs, { -1, 0 }, EBADF },
+    { "lseek", SYS_lseek, { -1, 0, SEEK_CUR }, EBADF },
+    { "fcntl", SYS_fcntl, { -1, F_GETFL }, EBADF },
+    { "getsockopt", SYS_getsockopt, { -1, SOL_SOCKET, SO_TYPE, 0, 0 }, EBADF },
+    { "setsockopt", SYS_setsockopt, { -1, 0, 0, 0, 0 }, EBADF },
+    { "ioctl", SYS_ioctl, { -1, 0x541B /* FIONREAD */, 0 }, EBADF },
+    { "mmap", SYS_mmap, { 0, 4096, PROT_READ, MAP_SHARED, -1, 0 }, EBADF },
+    { "poll", SYS_poll, { 0, 0, 0 }, 0 },
+    { "rt_sigprocmask", SYS_rt_sigprocmask, { SIG_BLOCK, 0, 0, 8 }, 0 },
+    { "clock_gettime", SYS_clock_gettime, { CLOCK_THREAD_CPUTIME_ID, 0 }, EFAULT },
+    { "getpid", SYS_getpid, { 0 }, 0 },
+    /* sock_diag: how much a TCP peer still holds (inflight.c) */
+    { "socket(AF_NETLINK)", SYS_socket, { AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, 4 /* NETLINK_SOCK_DIAG */ }, 0 },
+};
+
+/* Seccomp mode from /proc/self/status: 0 none, 1 strict, 2 filter; -1 unknown. */
+static int seccomp_mode(void)
+{
+    char text[8192];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = 0;
+    const char *line = strstr(text, "\nSeccomp:");
+    return line ? atoi(line + strlen("\nSeccomp:")) : -1;
+}
+
+/* Makes one call in a child, which has the same filter: 0 allowed, -1
+ * killed by it (SIGSYS or SIGKILL), else the errno it answered instead. */
+static int probe_call(size_t i)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        long r = syscall(zcopy_calls[i].nr, zcopy_calls[i].a[0], zcopy_calls[i].a[1], zcopy_calls[i].a[2],
+                         zcopy_calls[i].a[3], zcopy_calls[i].a[4], zcopy_calls[i].a[5]);
+        _exit(r < 0 ? (errno & 0xff) : 0);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return 0;  /* cannot tell */
+    if (WIFSIGNALED(status))
+        return -1;
+    int err = WEXITSTATUS(status);
+    return err == zcopy_calls[i].want || (err == 0 && zcopy_calls[i].want == EFAULT) ? 0 : err;
+}
+
+/* Whether zcopy's own calls survive the filter in force here, which the
+ * command inherits; and whether the program may install one of its own
+ * (the binary names seccomp, or links libseccomp).  Returns true when a
+ * filter is in force: the kernel check below must not make its calls here. */
+static bool doctor_seccomp(const struct elf_file *f)
+{
+    static const char word[] = "seccomp";
+    bool own = false;
+    for (size_t i = 0; !own && f->size >= sizeof word - 1 && i <= f->size - (sizeof word - 1); i++)
+        own = f->data[i] == 's' && !memcmp(f->data + i, word, sizeof word - 1);
+    if (own)
+        finding("note", "the program names seccomp: it may install a seccomp filter of its own; "
+                "if that filter refuses zcopy's calls, zcopy falls back, and if it kills, the program dies "
+                "(vsftpd: seccomp_sandbox)");
+    int mode = seccomp_mode();
+    if (mode <= 0) {
+        finding("ok", "no seccomp filter in force here (Seccomp: %d in /proc/self/status)", mode < 0 ? 0 : mode);
+        return false;
+    }
+    if (mode == 1) {
+        verdict(false, "seccomp strict mode in force here: only read, write and exit are allowed");
+        return true;
+    }
+    int killed = 0, refused = 0;
+    char kills[512] = "", refuses[512] = "";
+    for (size_t i = 0; i < sizeof zcopy_calls / sizeof zcopy_calls[0]; i++) {
+        int r = probe_call(i);
+        if (!r)
+            continue;
+        char *list = r < 0 ? kills : refuses;
+        size_t len = strlen(list);
+        snprintf(list + len, 512 - len, "%s%s%s%s", len ? ", " : "", zcopy_calls[i].name, r > 0 ? ": " : "",
+                 r > 0 ? strerror(r) : "");
+        killed += r < 0;
+        refused += r > 0;
+    }
+    if (killed)
+        verdict(false, "a seccomp filter is in force here (Seccomp: 2) and kills a process at %s: "
+                "zcopy would make these calls and the program would die", kills);
+    else
+        finding("ok", "a seccomp filter is in force here (Seccomp: 2); it lets zcopy's calls through%s%s%s",
+                refused ? ", but refuses " : "", refuses, refused ? " (zcopy does without them)" : "");
+    return true;
+}
+
 /* "#!interp arg" as the kernel reads it: interp, or arg for "/usr/bin/env
  * prog" (env finds prog through PATH).  False for anything not a script. */
 static bool script_interpreter(const char *path, char *out, size_t size)
@@ -399,10 +511,12 @@ int cmd_doctor(int argc, char **argv)
     find_beside(ZCOPY_LIB_NAME, lib, sizeof lib);
     verdict(access(lib, R_OK) == 0, "library %s%s", lib, access(lib, R_OK) ? ": not found" : "");
     doctor_elf(path, &f);
+    bool filtered = doctor_seccomp(&f);
     munmap(map, f.size);
     doctor_privileges(path, &st);
     doctor_preloaded();
-    doctor_kernel();
+    if (!filtered)
+        doctor_kernel();  /* under a filter, doctor_seccomp made these calls in children */
     printf("zcopy %s work for %s\n", doctor_failures ? "cannot" : "can", argv[first]);
     return doctor_failures ? 1 : 0;
 }
