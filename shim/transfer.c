@@ -123,15 +123,16 @@ static bool room_to_go_on(int fd, const struct zc_dest *dest)
     return false;
 }
 
-/* A socket's fast call stops short only where write() would have: a
- * signal handler ran, SO_SNDTIMEO ran out, the socket is non-blocking and
- * full; or the source ended (it shrank), which the next call tells by
- * returning 0.  A pipe's splice stops short whenever the pipe is full. */
-static bool socket_stopped_short(const struct zc_dest *dest, const struct zc_piece *piece, size_t done)
+/* A socket's sendfile stops short where write() would have stopped: a
+ * signal handler ran while it waited for room, or SO_SNDTIMEO ran out, or
+ * a non-blocking socket filled; the socket is then full.  Or it returns
+ * early for reasons of its own, or the source ended (the next call returns
+ * 0): then there is room, and the loop goes on.  (A pipe's splice stops
+ * short whenever the pipe fills: room_to_go_on waits for that.) */
+static bool socket_stopped_short(int fd, const struct zc_dest *dest)
 {
-    struct stat st;
-    return dest->kind == ZC_DEST_SOCKET &&
-           !(zc_fstat(piece->src_fd, &st) == 0 && st.st_size <= piece->src_off + (off_t)done);
+    struct pollfd want = { fd, POLLOUT, 0 };
+    return dest->kind == ZC_DEST_SOCKET && poll(&want, 1, 0) == 0;
 }
 
 /* One file piece; SENT_BEFORE bytes of this call have gone already.
@@ -152,7 +153,7 @@ static ssize_t send_file_piece(int fd, const struct zc_dest *dest, const struct 
             done += (size_t)r;
             if (dest->kind == ZC_DEST_FILE && done < piece->len && at_file_size_limit(fd, dst_off))
                 return (ssize_t)done;
-            if ((size_t)r < asked && socket_stopped_short(dest, piece, done))
+            if ((size_t)r < asked && socket_stopped_short(fd, dest))
                 return (ssize_t)done;
             continue;
         }
