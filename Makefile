@@ -35,8 +35,12 @@ all: $(LIB) $(CMD) $(EXAMPLES) $(PROG_LIBS) $(PROGS)
 # measures ("Costs that do not pay back").
 # The SONAME is the file's own name: the library is preloaded by path, never
 # linked against, and its interface is libc's (the hooks).
+# -Bsymbolic-functions: a hook's address inside the library is its own, even
+# when libc was preloaded before it (LD_PRELOAD="libc.so.6 libzcopy.so"):
+# symbols.c tells dlsym's answer from the hook by that address.
+ZC_LDFLAGS := -Wl,-z,now -Wl,-Bsymbolic-functions
 $(LIB): $(LIB_SRC) $(LIB_HDR)
-	$(CC) $(ZC_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(notdir $@) -Wl,-z,now \
+	$(CC) $(ZC_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(notdir $@) $(ZC_LDFLAGS) \
 	  -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(CMD): $(CMD_SRC) shim/command.h shim/stats_cmd.h shim/common.h shim/hooks.def shim/live_file.h
@@ -80,7 +84,7 @@ check-valgrind: deps
 
 $(ASAN_DIR)/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(ZC_CFLAGS) $(ASAN_FLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
+	$(CC) $(ZC_CFLAGS) $(ASAN_FLAGS) -shared -Wl,-Bsymbolic-functions -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(ASAN_DIR)/progs/lib%.so: tests/progs/lib%.c
 	@mkdir -p $(@D)
@@ -111,7 +115,7 @@ check-tsan: deps
 
 $(TSAN_DIR)/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(ZC_CFLAGS) $(TSAN_FLAGS) -shared -o $@ $(LIB_SRC) -ldl -lpthread
+	$(CC) $(ZC_CFLAGS) $(TSAN_FLAGS) -shared -Wl,-Bsymbolic-functions -o $@ $(LIB_SRC) -ldl -lpthread
 
 $(TSAN_DIR)/progs/lib%.so: tests/progs/lib%.c
 	@mkdir -p $(@D)
@@ -128,7 +132,7 @@ MISSING_DIR := build/test-missing
 
 $(MISSING_DIR)/%/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(ZC_CFLAGS) $(CFLAGS) -DZC_TEST_MISSING='"$*"' -shared -Wl,-z,now -o $@ $(LIB_SRC) -ldl -lpthread
+	$(CC) $(ZC_CFLAGS) $(CFLAGS) -DZC_TEST_MISSING='"$*"' -shared $(ZC_LDFLAGS) -o $@ $(LIB_SRC) -ldl -lpthread
 
 # ---- differential fuzzing (tests/fuzz/run; a fixed set runs in `make test`) ----
 # make fuzz [SEEDS=N | SEEDS=A..B] [FUZZ_EXCLUDE=class,...]: each seed's ops

@@ -15,6 +15,8 @@
 #define ZCOPY_ENV_LOG_LEVEL "ZCOPY_LOG_LEVEL"  /* summary | decisions | debug */
 #define ZCOPY_ENV_BACKTRACE "ZCOPY_BACKTRACE"  /* frames per call site, 0-16 */
 #define ZCOPY_ENV_FILE_TO_FILE "ZCOPY_FILE_TO_FILE" /* clone | always */
+#define ZCOPY_ENV_CALIBRATE "ZCOPY_CALIBRATE"  /* on (default) | off: rewrite every eligible write */
+#define ZCOPY_ENV_CALIBRATE_COSTS "ZCOPY_CALIBRATE_COSTS" /* FAST,PLAIN ns per KiB instead of measuring (tests) */
 #define ZCOPY_ENV_NO_CHILDREN "ZCOPY_NO_CHILDREN" /* 1: programs it starts run without zcopy */
 #define ZCOPY_LIB_NAME      "libzcopy.so"
 
@@ -33,6 +35,7 @@ static const char *const zc_mode_words[] = { "off", "safe", "trust", "diag", NUL
 static const char *const zc_log_level_words[] = { "summary", "decisions", "debug", NULL };
 static const char *const zc_log_format_words[] = { "text", "json", NULL };
 static const char *const zc_file_to_file_words[] = { "clone", "always", NULL };
+static const char *const zc_calibrate_words[] = { "off", "on", NULL };
 static const char *const zc_stats_live_words[] = { "0", "1", NULL };
 #define ZCOPY_BACKTRACE_MAX 16
 

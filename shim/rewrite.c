@@ -208,7 +208,8 @@ static enum zc_skip plain_after_file_readable(const struct plan *plan)
 }
 
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
-                           enum zc_sink sink, int flags, struct plan *plan, struct zc_dest *dest)
+                           enum zc_sink sink, int flags, const void *site, struct plan *plan, struct zc_dest *dest,
+                           struct zc_calibration *cal)
 {
     /* Small writes get here only with a log (or diag): they are looked at
      * to tell copy loops below the threshold from other writes. */
@@ -221,6 +222,11 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
     /* MSG_NOSIGNAL is emulated; MSG_DONTWAIT, MSG_OOB, MSG_MORE... are not. */
     if (sink == ZC_SINK_SEND && (flags & ~MSG_NOSIGNAL))
         return ZC_SKIP_CALL_FLAGS;
+    /* Never slower: whether rewriting pays at this site, as measured on
+     * this machine.  Asked before the checks' syscalls: they are part of
+     * what a rewrite costs. */
+    if (!zc_calibrate_fast(site, total, cal))
+        return ZC_SKIP_CALIBRATED_PLAIN;
     if ((why = zc_classify_dest(fd, dest)))
         return why;
     if (dst_off && dest->kind != ZC_DEST_FILE)
@@ -271,8 +277,11 @@ static __attribute__((noinline)) bool rewrite_planned(int fd, const struct iovec
     plan.npieces = 0;
     plan.file_bytes = 0;
     struct zc_dest dest;
+    struct zc_calibration cal = { 0 };
     bool handled = false;
-    enum zc_skip why = decide(fd, iov, iovcnt, total, dst_off, sink, flags, &plan, &dest);
+    enum zc_skip why = decide(fd, iov, iovcnt, total, dst_off, sink, flags, site, &plan, &dest, &cal);
+    if (why == ZC_SKIP_CALIBRATED_PLAIN)
+        zc_calibrate_plain_begin(&cal);  /* the hook's plain call ends it */
     if (why) {
         zc_stats_skip(why);
         log_decision(ZC_ACT_SKIP, ZC_PLAIN, why, fd, &plan, total, site);
@@ -284,6 +293,7 @@ static __attribute__((noinline)) bool rewrite_planned(int fd, const struct iovec
         *result = zc_transfer(fd, &dest, plan.pieces, plan.npieces, dst_off, sink == ZC_SINK_SEND ? flags : 0,
                               &fell_back);
         saved_errno = *result < 0 ? errno : saved_errno;
+        zc_calibrate_end(&cal, *result, zc_method_for(dest.kind));
         log_decision(fell_back ? ZC_ACT_FALLBACK : ZC_ACT_REWRITE, zc_method_for(dest.kind),
                      fell_back ? ZC_SKIP_FAST_CALL_FAILED : ZC_SKIP_NONE, fd, &plan,
                      *result > 0 ? (size_t)*result : 0, site);

@@ -12,7 +12,7 @@
 /* Below 64 KiB a rewrite does not pay in both modes: its checks cost about
  * as much as the copy it saves, and safe mode's proof more (BENCHMARKS.md,
  * "Writes smaller than ZCOPY_MIN_BYTES"). */
-#define ZC_DEFAULT_MIN_BYTES 65536
+#define ZC_DEFAULT_MIN_BYTES 8192
 
 struct zc_settings zc_cfg = { .mode = ZC_MODE_OFF, .min_bytes = ZC_DEFAULT_MIN_BYTES };
 int zc_settings_loaded;
@@ -63,6 +63,34 @@ static bool parse_stats_live(const char *s, bool *on)
     if (!parse_word(s, zc_stats_live_words, 1, &i))
         return false;
     *on = i == 1;
+    return true;
+}
+
+static bool parse_calibrate(const char *s, bool *on)
+{
+    int i;
+    if (!parse_word(s, zc_calibrate_words, 1, &i))
+        return false;
+    *on = i == 1;
+    return true;
+}
+
+/* "FAST,PLAIN": what each path costs per KiB, fixed (calibrate.c), so that
+ * tests get the same verdicts on every machine. */
+static bool parse_costs(const char *s, uint32_t *fast, uint32_t *plain)
+{
+    if (!s || !*s)
+        return true;
+    char *end;
+    unsigned long f = strtoul(s, &end, 10);
+    if (end == s || *end != ',')
+        return false;
+    const char *p = end + 1;
+    unsigned long q = strtoul(p, &end, 10);
+    if (end == p || *end || !f || !q || f > UINT32_MAX || q > UINT32_MAX)
+        return false;
+    *fast = (uint32_t)f;
+    *plain = (uint32_t)q;
     return true;
 }
 
@@ -153,6 +181,8 @@ void zc_settings_load(void)
     const char *depth = secure_getenv(ZCOPY_ENV_BACKTRACE);
     const char *file_to_file = secure_getenv(ZCOPY_ENV_FILE_TO_FILE);
     const char *stats_live = secure_getenv(ZCOPY_ENV_STATS_LIVE);
+    const char *calibrate = secure_getenv(ZCOPY_ENV_CALIBRATE);
+    const char *costs = secure_getenv(ZCOPY_ENV_CALIBRATE_COSTS);
     size_t depth_value = 0;
 
     const char *bad = NULL, *value = NULL;
@@ -167,6 +197,8 @@ void zc_settings_load(void)
     CHECK(parse_size(depth, &depth_value) && depth_value <= ZCOPY_BACKTRACE_MAX, ZCOPY_ENV_BACKTRACE, depth);
     CHECK(parse_file_to_file(file_to_file, &cfg.file_to_file_always), ZCOPY_ENV_FILE_TO_FILE, file_to_file);
     CHECK(parse_stats_live(stats_live, &cfg.stats_live), ZCOPY_ENV_STATS_LIVE, stats_live);
+    CHECK(parse_calibrate(calibrate, &cfg.calibrate), ZCOPY_ENV_CALIBRATE, calibrate);
+    CHECK(parse_costs(costs, &cfg.calibrate_fast_ns, &cfg.calibrate_plain_ns), ZCOPY_ENV_CALIBRATE_COSTS, costs);
 #undef CHECK
     /* Backtraces cost a stack walk per new call site: on by default only
      * where the user asked to see call sites. */

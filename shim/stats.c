@@ -1,5 +1,6 @@
 /* The exit summary (ZCOPY_STATS), from the counters that live.c keeps. */
 #include "zcopy.h"
+#include "logline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,24 @@ static bool worth_reporting(const struct zc_live_counts *t)
     return t->method_bytes[ZC_PLAIN] >= zc_cfg.min_bytes;
 }
 
-void zc_stats_report(void)
+/* One site's calibration: what each path cost per write, and the one
+ * kept.  "µs" as README writes it. */
+static void report_verdict(int fd, const struct zc_verdict *v)
+{
+    struct line l = { .json = false };
+    struct zc_callsite cs = { .site = v->site };
+    uint64_t kib = v->bytes / 1024 ? v->bytes / 1024 : 1;
+    uint64_t fast_ns = v->fast_ns_per_kib * kib, plain_ns = v->plain_ns_per_kib * kib;
+    line_put(&l, "zcopy:   calibrated ");
+    zc_callsite_put(&l, &cs);
+    dprintf(fd, "%.*s writes of %llu KiB or more: %s %llu.%llu us, plain %llu.%llu us per %llu KiB: %s\n",
+            (int)l.len, l.buf, (unsigned long long)kib, zc_method_label(v->method),
+            (unsigned long long)(fast_ns / 1000), (unsigned long long)(fast_ns / 100 % 10),
+            (unsigned long long)(plain_ns / 1000), (unsigned long long)(plain_ns / 100 % 10), (unsigned long long)kib,
+            v->fast_chosen ? "rewritten" : "left plain");
+}
+
+void zc_stats_report(const struct zc_verdict *verdicts, int nverdicts)
 {
     if (!zc_settings_ready() || !zc_cfg.stats_dest[0])
         return;
@@ -60,15 +78,17 @@ void zc_stats_report(void)
     if (n > 0) exe[n] = 0;
     const char *base = strrchr(exe, '/');
     char shown[80];
-    dprintf(fd, "zcopy: summary pid=%d exe=%s version=%s mode=%s min_bytes=%zu\n", (int)getpid(),
+    dprintf(fd, "zcopy: summary pid=%d exe=%s version=%s mode=%s min_bytes=%zu calibrate=%s\n", (int)getpid(),
             zc_printable(base ? base + 1 : exe, shown, sizeof shown), ZCOPY_VERSION, zc_mode_name(zc_cfg.mode),
-            zc_cfg.min_bytes);
+            zc_cfg.min_bytes, zc_cfg.calibrate ? "on" : "off");
     for (int m = 0; m < ZC_METHODS; m++)
         dprintf(fd, "zcopy:   %s %llu bytes %llu calls\n", zc_method_label(m),
                 (unsigned long long)t.method_bytes[m], (unsigned long long)t.method_calls[m]);
     for (int r = 1; r < ZC_SKIP_COUNT; r++)
         if (t.skips[r])
             dprintf(fd, "zcopy:   skip %s %llu\n", zc_skip_name(r), (unsigned long long)t.skips[r]);
+    for (int i = 0; i < nverdicts; i++)
+        report_verdict(fd, &verdicts[i]);
     if (zc_cfg.mode == ZC_MODE_DIAG)
         zc_log_diag_report(fd);
     if (strcmp(zc_cfg.stats_dest, "-"))

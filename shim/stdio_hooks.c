@@ -98,8 +98,11 @@ static size_t fwrite_locked(const void *buf, size_t size, size_t n, FILE *out, c
         return (pending ? (buffer_space < total ? buffer_space : total) : 0) / size;
     struct iovec iov = { (void *)buf, total };
     ssize_t r;
-    if (!zc_rewrite(fileno_unlocked(out), &iov, 1, NULL, ZC_SINK_WRITE, 0, site, &r))
-        return real_fwrite_unlocked(buf, size, n, out);
+    if (!zc_rewrite(fileno_unlocked(out), &iov, 1, NULL, ZC_SINK_WRITE, 0, site, &r)) {
+        size_t plain = real_fwrite_unlocked(buf, size, n, out);
+        zc_calibrate_plain_end((ssize_t)(plain * size));
+        return plain;
+    }
     size_t done = r > 0 ? (size_t)r : 0;
     if (done)
         out->_offset = STDIO_OFFSET_UNKNOWN;  /* the fd moved behind stdio's back */

@@ -53,6 +53,10 @@ static void *load_symbol(const char *name, void *our_hook)
         return NULL;
 #endif
     void *fn = dlsym(RTLD_NEXT, name);
+    /* Nothing after us: libc was preloaded before us (LD_PRELOAD="libc.so.6
+     * libzcopy.so").  Its functions come first in the global scope then. */
+    if (!fn)
+        fn = dlsym(RTLD_DEFAULT, name);
     if (fn == our_hook)
         return NULL;
     return fn;
@@ -123,6 +127,7 @@ __attribute__((constructor)) static void zc_start(void)
     }
     zc_proof_init();
     zc_inflight_init();
+    zc_calibrate_init();
     zc_settings_load();
     zc_live_init();
     zc_log_init();
@@ -134,7 +139,8 @@ __attribute__((destructor)) static void zc_end(void)
 {
     zc_depth++;  /* our own writes are never rewritten */
     zc_log_finish();
-    zc_stats_report();
+    struct zc_verdict verdicts[16];
+    zc_stats_report(verdicts, zc_calibrate_verdicts(verdicts, 16));
     zc_live_finish();
     zc_depth--;
 }

@@ -326,12 +326,15 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
     /* A small read (a request line) costs no syscall, and stores nothing
      * outside the slots: a process forked per connection would copy the
      * page of zc_depth and errno for it. */
-    if ((size_t)got < zc_track_floor()) {
+    /* Nor one that no write would be rewritten from: calibration found
+     * the plain call cheaper wherever this program copies. */
+    if ((size_t)got < zc_track_floor() || !zc_calibrate_wants_reads()) {
         zc_track_forget_range(buf, (size_t)got);
         return;
     }
     zc_depth++;
     int saved_errno = errno;
+    int64_t measured = zc_calibrate_track_begin();  /* a rewrite's cost starts here */
     struct stat st;
     if (!zc_is_trackable_file(fd, &st)) {
         zc_track_forget_range(buf, (size_t)got);
@@ -345,6 +348,7 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
         else
             zc_track_forget_range(buf, (size_t)got);
     }
+    zc_calibrate_track_end(measured);
     errno = saved_errno;
     zc_depth--;
 }

@@ -47,7 +47,9 @@ void usage(FILE *out)
             "\n"
             "  -m, --mode=MODE        safe (default: prove bytes unchanged), trust, off,\n"
             "                         diag (change nothing, report every copy pattern)\n"
-            "  -b, --min-bytes=N      leave writes smaller than N bytes alone (default 65536)\n"
+            "  -b, --min-bytes=N      leave writes smaller than N bytes alone (default 8192)\n"
+            "      --calibrate=on|off on (default): per call site, rewrite only where the\n"
+            "                         fast call measured cheaper; off: every eligible write\n"
             "      --file-to-file=HOW clone (default: only where copy_file_range shares\n"
             "                         blocks: xfs, btrfs, zfs) or always\n"
             "  -s, --stats[=DEST]     print a summary at exit to stderr, or to file DEST\n"
@@ -124,12 +126,13 @@ static int add_preload(const char *lib)
 
 /* ---- run: options ---- */
 
-enum { OPT_LOG_LEVEL = 256, OPT_BACKTRACE, OPT_FILE_TO_FILE };
+enum { OPT_LOG_LEVEL = 256, OPT_BACKTRACE, OPT_FILE_TO_FILE, OPT_CALIBRATE };
 
 static const struct option run_options[] = {
     { "mode", required_argument, NULL, 'm' },
     { "min-bytes", required_argument, NULL, 'b' },
     { "file-to-file", required_argument, NULL, OPT_FILE_TO_FILE },
+    { "calibrate", required_argument, NULL, OPT_CALIBRATE },
     { "stats", optional_argument, NULL, 's' },
     { "log", required_argument, NULL, 'l' },
     { "json", no_argument, NULL, 'j' },
@@ -196,6 +199,11 @@ static int parse_run_options(int argc, char **argv, int *status)
             if (!one_of(optarg, zc_file_to_file_words))
                 bad = "bad --file-to-file '%s' (clone or always)";
             setenv(ZCOPY_ENV_FILE_TO_FILE, optarg, 1);
+            break;
+        case OPT_CALIBRATE:
+            if (!one_of(optarg, zc_calibrate_words))
+                bad = "bad --calibrate '%s' (on or off)";
+            setenv(ZCOPY_ENV_CALIBRATE, optarg, 1);
             break;
         case 's': set_dest(ZCOPY_ENV_STATS, optarg ? optarg : "1"); break;
         case 'l': set_dest(ZCOPY_ENV_LOG, optarg); break;

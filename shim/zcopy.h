@@ -64,6 +64,8 @@ struct zc_settings {
     bool log_json;
     enum zc_log_level log_level;
     int backtrace_depth;   /* frames kept per call site; 0 = caller only */
+    bool calibrate;        /* measure per site whether rewriting pays (calibrate.c) */
+    uint32_t calibrate_fast_ns, calibrate_plain_ns;  /* fixed costs per KiB (tests) */
 };
 extern struct zc_settings zc_cfg;
 extern int zc_settings_loaded;  /* with acquire: zc_settings_ready() */
@@ -101,7 +103,8 @@ const char *zc_skip_text(enum zc_skip reason);
 void zc_stats_add(enum zc_method method, ssize_t bytes);
 void zc_stats_skip(enum zc_skip reason);
 void zc_stats_reset(void);
-void zc_stats_report(void);
+struct zc_verdict;  /* calibrate.c: what it measured per site */
+void zc_stats_report(const struct zc_verdict *verdicts, int nverdicts);
 
 /* ---- live.c: the counters, in a file `zcopy stats` reads while the
  * process runs (zc_stats_add and zc_stats_skip count there) ---- */
@@ -233,6 +236,32 @@ void zc_proof_forget_file(int fd);
 void zc_proof_init(void);
 void zc_proof_after_fork(void);
 
+/* ---- calibrate.c: whether a rewrite pays here, measured ---- */
+struct zc_calibration {
+    void *entry;  /* NULL: this call is not measured */
+    bool fast;
+    int64_t cpu_ns;
+};
+void zc_calibrate_init(void);
+/* Whether a rewritable write at SITE should take the fast call; *c is
+ * set when the call is measured: pass it to zc_calibrate_end after it. */
+bool zc_calibrate_fast(const void *site, size_t bytes, struct zc_calibration *c);
+void zc_calibrate_end(struct zc_calibration *c, ssize_t done, enum zc_method method);
+/* A measured plain call, made by the hook after zc_rewrite declined. */
+void zc_calibrate_plain_begin(const struct zc_calibration *c);
+void zc_calibrate_plain_end(ssize_t done);
+bool zc_calibrate_wants_reads(void);
+int64_t zc_calibrate_track_begin(void);
+void zc_calibrate_track_end(int64_t begun);
+struct zc_verdict {
+    const void *site;
+    size_t bytes;              /* the size class: writes of bytes..2*bytes-1 */
+    enum zc_method method;
+    uint32_t fast_ns_per_kib, plain_ns_per_kib;
+    bool fast_chosen;
+};
+int zc_calibrate_verdicts(struct zc_verdict *out, int max);
+
 /* ---- rewrite.c: deciding and doing a rewrite ---- */
 enum zc_sink { ZC_SINK_WRITE, ZC_SINK_SEND };
 /* Returns true when it handled the call and stored its result in *result;
@@ -242,6 +271,19 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
 /* A write refused before zc_rewrite could judge it: counted and logged if it
  * carried file bytes. */
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site);
+
+/* ---- sockdiag.c: what a socket still holds, asked of the kernel ---- */
+/* A TCP connection by its addresses (family 0: not TCP). */
+struct zc_tcp_ends {
+    int family;
+    uint8_t own_addr[16], peer_addr[16];
+    in_port_t own_port, peer_port;
+};
+void zc_sockdiag_tcp_ends(int fd, struct zc_tcp_ends *ends);
+/* Bytes its receiving program has not read; -1: sock_diag does not answer. */
+long zc_sockdiag_tcp_unread(const struct zc_tcp_ends *e);
+long zc_sockdiag_unix_peer(uint32_t ino);    /* the peer's inode; 0 none; -1 no answer */
+long zc_sockdiag_unix_unread(uint32_t ino);  /* its receive queue; 0 also: gone */
 
 /* ---- inflight.c: waiting for sent bytes before the program changes them ---- */
 void zc_inflight_init(void);
@@ -272,16 +314,3 @@ enum zc_method zc_method_for(enum zc_dest_kind kind);
 extern ZC_TLS int zc_transfer_stopped_by;
 
 #endif
-/* ---- sockdiag.c: what a socket still holds, asked of the kernel ---- */
-/* A TCP connection by its addresses (family 0: not TCP). */
-struct zc_tcp_ends {
-    int family;
-    uint8_t own_addr[16], peer_addr[16];
-    in_port_t own_port, peer_port;
-};
-void zc_sockdiag_tcp_ends(int fd, struct zc_tcp_ends *ends);
-/* Bytes its receiving program has not read; -1: sock_diag does not answer. */
-long zc_sockdiag_tcp_unread(const struct zc_tcp_ends *e);
-long zc_sockdiag_unix_peer(uint32_t ino);    /* the peer's inode; 0 none; -1 no answer */
-long zc_sockdiag_unix_unread(uint32_t ino);  /* its receive queue; 0 also: gone */
-

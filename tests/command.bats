@@ -58,7 +58,8 @@ setup() {
   for v in safe trust off diag Safe bogus; do check mode ZCOPY_MODE "$v"; done
   for v in summary decisions debug verbose; do check log-level ZCOPY_LOG_LEVEL "$v"; done
   for v in clone always never; do check file-to-file ZCOPY_FILE_TO_FILE "$v"; done
-  [ "$checked" -eq 35 ]
+  for v in on off yes; do check calibrate ZCOPY_CALIBRATE "$v"; done
+  [ "$checked" -eq 38 ]
   # Both refuse a value whose suffix would wrap it round.
   run "$ZC_CMD" --min-bytes 18014398509481984k -- true
   [ "$status" -eq 2 ]
@@ -80,15 +81,16 @@ setup() {
 # ---- zcopy run: fork, wait, forward signals ----
 
 @test "zcopy run sets LD_PRELOAD and a ZCOPY_* variable per option" {
+  unset ZCOPY_CALIBRATE  # test_helper/common's
   run "$ZC_CMD" run --mode diag --min-bytes 1m --stats=/tmp/s.%p --log /tmp/l.%p --json \
-    --log-level debug --backtrace 4 --file-to-file clone -- env
+    --log-level debug --backtrace 4 --file-to-file clone --calibrate off -- env
   [ "$status" -eq 0 ]
   for want in "LD_PRELOAD=$ZC_LIB" ZCOPY_MODE=diag ZCOPY_MIN_BYTES=1m ZCOPY_STATS=/tmp/s.%p \
     ZCOPY_LOG=/tmp/l.%p ZCOPY_LOG_FORMAT=json ZCOPY_LOG_LEVEL=debug ZCOPY_BACKTRACE=4 \
-    ZCOPY_FILE_TO_FILE=clone; do
+    ZCOPY_FILE_TO_FILE=clone ZCOPY_CALIBRATE=off; do
     grep -qx -- "$want" <<< "$output" || { echo "missing $want" >&2; false; }
   done
-  [ "$(grep -c '^ZCOPY_' <<< "$output")" -eq 8 ]
+  [ "$(grep -c '^ZCOPY_' <<< "$output")" -eq 9 ]
   # Relative paths become absolute: the program may chdir before it logs.
   cd "$BATS_TEST_TMPDIR"
   run "$ZC_CMD" run --log rel.%p --stats=stats -- sh -c 'cd / && printenv ZCOPY_LOG ZCOPY_STATS'

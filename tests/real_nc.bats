@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Debian's OpenBSD netcat (/bin/nc.openbsd), unmodified, under zcopy.  nc
 # reads its stdin with read() into a 16384-byte buffer and write()s the
-# buffer to the socket.  16 KiB is below the default threshold (64 KiB), so
-# by default every write stays plain ("skip below_min_bytes").  With
+# buffer to the socket.  16 KiB is below the threshold these tests set (64 KiB), so
+# there every write stays plain ("skip below_min_bytes").  With
 # ZCOPY_MIN_BYTES=16k each full read becomes a sendfile and a shorter tail
 # stays plain.
 # The peer, an unpreloaded nc, writes what arrives to a file whose sha256
@@ -29,7 +29,7 @@ teardown() {
 
 CHUNK=16384  # nc's BUFSIZE
 
-@test "nc -N to a listening nc, default threshold: nc's 16 KiB writes stay plain (below_min_bytes), exact bytes" {
+@test "nc -N to a listening nc, 64 KiB threshold: nc's 16 KiB writes stay plain (below_min_bytes), exact bytes" {
   local s stats
   for s in 65537 1048577; do
     serve sh -c 'exec "$0" -l 127.0.0.1 "$1" >"$2"' "$NC" @PORT@ "$T/got$s"

@@ -85,7 +85,7 @@ check_bad_setting() {
   cat err
   # Every line is ours.
   equals "lines not starting with zcopy:" "$(grep -vc '^zcopy:' err)" 0
-  grep -Eq '^zcopy: summary pid=[0-9]+ .*mode=safe min_bytes=65536$' err
+  grep -Eq '^zcopy: summary pid=[0-9]+ .*mode=safe min_bytes=8192( |$)' err
   grep -Eq '^zcopy:   splice [0-9]+ bytes [0-9]+ calls$' err
   equals "splice bytes" "$(stats_bytes err splice)" 1048576
   equals "sendfile bytes" "$(stats_bytes err sendfile)" 0

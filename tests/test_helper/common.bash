@@ -13,13 +13,17 @@ PROGS="${ZC_PROGS:-$ZC_ROOT/tests/progs}"
 EXAMPLES="$ZC_ROOT/examples"
 # Tests start from a known environment whatever the caller exported.
 unset ZCOPY_MODE ZCOPY_MIN_BYTES ZCOPY_STATS ZCOPY_LOG ZCOPY_LOG_FORMAT ZCOPY_LOG_LEVEL \
-  ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN ZCOPY_FILE_TO_FILE LD_PRELOAD ZCOPY_STATS_LIVE
+  ZCOPY_BACKTRACE ZCOPY_NO_CHILDREN ZCOPY_FILE_TO_FILE LD_PRELOAD ZCOPY_CALIBRATE_COSTS ZCOPY_STATS_LIVE
 # Two settings differ from the defaults so that the tests' copy loops are
 # rewritten: their chunks are of 16 and 32 KiB as well as 64 KiB (default
 # threshold 64 KiB; tests/real_*.bats and settings.bats test the default),
 # and their files are on ext4 or tmpfs, where zcopy leaves file to file
 # plain by default (tests/file_to_file.bats tests that, on ext4 and xfs).
 export ZCOPY_MIN_BYTES=16384 ZCOPY_FILE_TO_FILE=always
+# Calibration (on by default) would choose per machine between the fast
+# call and the plain one; tests check the rewrite itself, so it is off
+# here, and tests/calibrate.bats fixes its costs (ZCOPY_CALIBRATE_COSTS).
+export ZCOPY_CALIBRATE=off
 
 # make_file PATH BYTES: random bytes, so any misplaced chunk shows in cmp.
 make_file() {

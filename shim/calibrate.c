@@ -1,0 +1,318 @@
+/* Calibration: whether a rewrite pays, measured on the machine it runs on.
+ *
+ * What a rewrite saves (one copy of each chunk) and what it costs (the
+ * checks' syscalls, safe mode's proof, remembering each read) differ from
+ * machine to machine by more than ten times: on a paravirtualized VM a
+ * bare syscall costs twenty times what it costs on bare metal.  So for
+ * each call site and size class, the first calls alternate between the
+ * fast call and the plain one, the thread's CPU time of each is measured
+ * (a reader that makes either wait costs no CPU, so blocking cannot fool
+ * it), and the cheaper one is kept.  Each verdict is measured again after
+ * a second, since workloads change.  Both paths give the same bytes: a
+ * verdict only ever changes speed.
+ *
+ * While every site that copies has chosen the plain call, reads are not
+ * remembered either (their fstat and lseek are the rewrite's cost too),
+ * until the next verdict is due.
+ *
+ * The table is shared with every process forked from this one, so that a
+ * fork-per-connection server learns once, not in each connection.  Fixed
+ * size, lock-free: two threads measuring the same site at once only blur
+ * a verdict, never a byte. */
+#include "zcopy.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SITES 64
+#define WARMUP 6                         /* first calls of a site, not measured */
+#define SAMPLES 7                        /* of each path, before a verdict */
+#define FIRST_RECHECK_NS 250000000LL     /* a site's first verdict is measured again after this */
+#define RECHECK_NS 1000000000LL          /* and every later one after this */
+#define TRACK_SAMPLE_EVERY 32            /* remembered reads whose cost is measured */
+#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+
+enum verdict { LEARNING, FAST, PLAIN };
+enum path { PATH_FAST, PATH_PLAIN };
+
+struct site_entry {
+    uint64_t key;              /* 0: free */
+    const void *site;
+    uint32_t size_class;       /* log2 of the bytes written */
+    uint32_t verdict;
+    uint32_t turn;             /* learning: even calls fast, odd plain */
+    uint32_t taken[2];         /* samples taken of each path */
+    uint32_t ns_per_kib[2][SAMPLES];
+    uint32_t chosen_ns_per_kib[2];  /* the medians of the last verdict */
+    uint32_t method;           /* enum zc_method of the fast samples */
+    uint32_t verdicts;         /* how many it has had */
+    int64_t recheck_at_ns;
+};
+
+struct site_table {
+    uint32_t undecided_or_fast;  /* sites that want reads remembered */
+    uint32_t sites;
+    int64_t track_ns;            /* what remembering one read costs */
+    int64_t reads_resume_at_ns;  /* every site chose plain: reads wait till then */
+    struct site_entry entries[SITES];
+};
+
+static struct site_table private_table;
+static struct site_table *table = &private_table;
+
+static int64_t now_ns(clockid_t clock)
+{
+    struct timespec t;
+    if (clock_gettime(clock, &t) < 0)
+        return 0;
+    return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void zc_calibrate_init(void)
+{
+    /* The raw syscall: our own mmap hook would track the mapping. */
+    void *shared = (void *)syscall(SYS_mmap, NULL, sizeof *table, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (shared != MAP_FAILED)
+        __atomic_store_n(&table, (struct site_table *)shared, __ATOMIC_RELEASE);
+}
+
+static bool calibrating(void)
+{
+    return zc_cfg.calibrate && zc_cfg.mode != ZC_MODE_DIAG;
+}
+
+static uint32_t size_class_of(size_t bytes)
+{
+    return bytes ? 63 - (uint32_t)__builtin_clzll(bytes) : 0;
+}
+
+static struct site_entry *entry_for(const void *site, size_t bytes)
+{
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    uint32_t size_class = size_class_of(bytes);
+    uint64_t key = ((uint64_t)(uintptr_t)site << 6 | size_class) | 1;
+    uint64_t h = key * 0x9e3779b97f4a7c15ull;
+    for (int probe = 0; probe < SITES; probe++) {
+        struct site_entry *e = &t->entries[(h + (uint64_t)probe) % SITES];
+        uint64_t k = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+        if (k == key)
+            return e;
+        if (k)
+            continue;
+        /* A free entry: claim it.  Its other fields are zero: LEARNING. */
+        if (__atomic_compare_exchange_n(&e->key, &k, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            STORE(e->site, site);
+            STORE(e->size_class, size_class);
+            __atomic_add_fetch(&t->undecided_or_fast, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&t->sites, 1, __ATOMIC_RELAXED);
+            return e;
+        }
+        if (k == key)
+            return e;
+    }
+    return NULL;  /* full: those sites are rewritten, uncalibrated */
+}
+
+static uint32_t fake_ns_per_kib(enum path path)
+{
+    return path == PATH_FAST ? zc_cfg.calibrate_fast_ns : zc_cfg.calibrate_plain_ns;
+}
+
+static bool fake_costs(void)
+{
+    return zc_cfg.calibrate_fast_ns || zc_cfg.calibrate_plain_ns;
+}
+
+/* The second smallest sample: CPU time only ever errs upwards (a page
+ * fault, a cache miss, an interrupt), so the low end is the path's own
+ * cost; the second, not the first, so one odd sample cannot decide. */
+static uint32_t low_estimate(const uint32_t *v)
+{
+    uint32_t s[SAMPLES];
+    memcpy(s, v, sizeof s);
+    for (int i = 1; i < SAMPLES; i++)
+        for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
+            uint32_t x = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = x;
+        }
+    return s[1];
+}
+
+static void set_verdict(struct site_entry *e, enum verdict v)
+{
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    uint32_t was = __atomic_exchange_n(&e->verdict, v, __ATOMIC_RELAXED);
+    if ((was == PLAIN) != (v == PLAIN))
+        __atomic_add_fetch(&t->undecided_or_fast, v == PLAIN ? (uint32_t)-1 : 1u, __ATOMIC_RELAXED);
+}
+
+/* Both paths sampled: the fast path's cost also has the remembered read's
+ * (per KiB of this size class).  It must be 5% cheaper to be kept: where
+ * the two are close, the plain call risks nothing. */
+static void decide(struct site_entry *e)
+{
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    uint32_t fast = low_estimate(e->ns_per_kib[PATH_FAST]);
+    uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN]);
+    uint64_t kib = ((uint64_t)1 << LOAD(e->size_class)) / 1024 + 1;
+    fast += (uint32_t)((uint64_t)LOAD(t->track_ns) / kib);
+    STORE(e->chosen_ns_per_kib[PATH_FAST], fast);
+    STORE(e->chosen_ns_per_kib[PATH_PLAIN], plain);
+    /* The first verdict is checked again soon: early calls pay costs that
+     * later ones do not (fresh pages, cold caches). */
+    bool first = __atomic_fetch_add(&e->verdicts, 1, __ATOMIC_RELAXED) == 0 && !fake_costs();
+    int64_t now = now_ns(CLOCK_MONOTONIC), recheck = now + (first ? FIRST_RECHECK_NS : RECHECK_NS);
+    STORE(e->recheck_at_ns, recheck);
+    bool fast_wins = (uint64_t)fast * 20 < (uint64_t)plain * 19;
+    if (!fast_wins) {  /* reads may rest until the first verdict due again */
+        int64_t resume = LOAD(t->reads_resume_at_ns);
+        if (resume <= now || recheck < resume)
+            STORE(t->reads_resume_at_ns, recheck);
+    }
+    set_verdict(e, fast_wins ? FAST : PLAIN);
+    zc_stats_verdict(LOAD(e->site), (size_t)1 << LOAD(e->size_class), (enum zc_method)LOAD(e->method), fast, plain,
+                     fast_wins);  /* for zcopy stats */
+}
+
+static void begin(struct zc_calibration *c, struct site_entry *e, enum path path)
+{
+    c->entry = e;
+    c->fast = path == PATH_FAST;
+    c->cpu_ns = fake_costs() ? 0 : now_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+bool zc_calibrate_fast(const void *site, size_t bytes, struct zc_calibration *c)
+{
+    c->entry = NULL;
+    if (!calibrating())
+        return true;
+    struct site_entry *e = entry_for(site, bytes);
+    if (!e)
+        return true;
+    uint32_t verdict = LOAD(e->verdict);
+    if (verdict != LEARNING && now_ns(CLOCK_MONOTONIC) >= LOAD(e->recheck_at_ns)) {
+        /* Measure both again, from new samples. */
+        STORE(e->taken[PATH_FAST], 0);
+        STORE(e->taken[PATH_PLAIN], 0);
+        set_verdict(e, LEARNING);
+        verdict = LEARNING;
+    }
+    if (verdict == FAST)
+        return true;
+    if (verdict == PLAIN)
+        return false;
+    uint32_t turn = __atomic_fetch_add(&e->turn, 1, __ATOMIC_RELAXED);
+    enum path path = turn & 1 ? PATH_PLAIN : PATH_FAST;
+    if (turn < WARMUP && !fake_costs())
+        return path == PATH_FAST;  /* both paths once warm, unmeasured */
+    if (LOAD(e->taken[path]) >= SAMPLES)
+        path = path == PATH_FAST ? PATH_PLAIN : PATH_FAST;
+    begin(c, e, path);
+    return path == PATH_FAST;
+}
+
+void zc_calibrate_end(struct zc_calibration *c, ssize_t done, enum zc_method method)
+{
+    struct site_entry *e = c->entry;
+    c->entry = NULL;
+    if (!e || done <= 0)
+        return;
+    enum path path = c->fast ? PATH_FAST : PATH_PLAIN;
+    uint64_t spent = fake_costs() ? (uint64_t)fake_ns_per_kib(path) * (uint64_t)done / 1024
+                                  : (uint64_t)(now_ns(CLOCK_THREAD_CPUTIME_ID) - c->cpu_ns);
+    uint64_t per_kib = spent * 1024 / (uint64_t)done;
+    uint32_t i = __atomic_fetch_add(&e->taken[path], 1, __ATOMIC_RELAXED);
+    if (i >= SAMPLES)
+        return;
+    STORE(e->ns_per_kib[path][i], per_kib > UINT32_MAX ? UINT32_MAX : (uint32_t)per_kib);
+    if (c->fast)
+        STORE(e->method, (uint32_t)method);
+    if (i == SAMPLES - 1 && LOAD(e->taken[c->fast ? PATH_PLAIN : PATH_FAST]) >= SAMPLES)
+        decide(e);
+}
+
+/* ---- the plain call a calibration chose, made by the hook ---- */
+
+static ZC_TLS struct zc_calibration plain_pending;
+
+void zc_calibrate_plain_begin(const struct zc_calibration *c)
+{
+    plain_pending = *c;
+}
+
+void zc_calibrate_plain_end(ssize_t done)
+{
+    if (ZC_UNLIKELY(plain_pending.entry != NULL))
+        zc_calibrate_end(&plain_pending, done, ZC_PLAIN);
+}
+
+/* ---- remembered reads ---- */
+
+/* Whether reads are worth remembering now: not while every site that
+ * copies has measured the plain call cheaper, until one of them is due to
+ * be measured again. */
+bool zc_calibrate_wants_reads(void)
+{
+    if (!calibrating())
+        return true;
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    if (LOAD(t->undecided_or_fast) || !LOAD(t->sites))
+        return true;
+    return now_ns(CLOCK_MONOTONIC) >= LOAD(t->reads_resume_at_ns);
+}
+
+/* The second to the fifth remembered read of each thread are measured,
+ * then every TRACK_SAMPLE_EVERY-th (the first is cold: its cost is the
+ * program's start, not a read's).  begin returns the CPU time to pass to
+ * end, or -1 when this one is not measured. */
+int64_t zc_calibrate_track_begin(void)
+{
+    if (!calibrating() || fake_costs())
+        return -1;
+    static ZC_TLS unsigned reads_seen;
+    unsigned seen = reads_seen++;
+    if (seen == 0 || (seen > 4 && seen % TRACK_SAMPLE_EVERY))
+        return -1;
+    return now_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+void zc_calibrate_track_end(int64_t begun)
+{
+    if (begun < 0)
+        return;
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    int64_t spent = now_ns(CLOCK_THREAD_CPUTIME_ID) - begun;
+    int64_t was = LOAD(t->track_ns);
+    STORE(t->track_ns, was ? (was * 3 + spent) / 4 : spent);
+}
+
+/* ---- what calibration found, for the summary ---- */
+
+int zc_calibrate_verdicts(struct zc_verdict *out, int max)
+{
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    int n = 0;
+    for (int i = 0; i < SITES && n < max; i++) {
+        const struct site_entry *e = &t->entries[i];
+        uint32_t fast = LOAD(e->chosen_ns_per_kib[PATH_FAST]);
+        if (!LOAD(e->key) || !fast)
+            continue;
+        out[n++] = (struct zc_verdict){
+            .site = LOAD(e->site),
+            .bytes = (size_t)1 << LOAD(e->size_class),
+            .method = (enum zc_method)LOAD(e->method),
+            .fast_ns_per_kib = fast,
+            .plain_ns_per_kib = LOAD(e->chosen_ns_per_kib[PATH_PLAIN]),
+            .fast_chosen = LOAD(e->verdict) == FAST ||
+                           (LOAD(e->verdict) == LEARNING &&
+                            (uint64_t)fast * 20 < (uint64_t)LOAD(e->chosen_ns_per_kib[PATH_PLAIN]) * 19),
+        };
+    }
+    return n;
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# Calibration: per call site, zcopy measures what the fast call and the
+# plain call cost, and keeps the cheaper.  The measured costs differ from
+# machine to machine, so these tests fix them (ZCOPY_CALIBRATE_COSTS=FAST,PLAIN,
+# in ns per KiB): each verdict below is then the same everywhere.  While
+# learning, a site alternates: 7 calls measured on each path.
+
+setup_file() {
+  load test_helper/common
+  make -s -C "$ZC_ROOT" shim/libzcopy.so tests/progs/pipecopy tests/progs/copyloop examples/writev-httpd
+}
+
+setup() {
+  load test_helper/common
+  cd "$BATS_TEST_TMPDIR"
+  export ZCOPY_CALIBRATE=on
+  make_file src $((4 * 1048576))  # 64 chunks of 64 KiB
+}
+
+teardown() {
+  [ -z "${TRACER:-}" ] || kill "$TRACER" 2>/dev/null || true
+}
+
+fail() {
+  echo "$*" >&2
+  return 1
+}
+
+CHUNK=65536
+LEARN=7  # fast calls measured before a verdict
+
+# copy COSTS: pipecopy under strace with those costs, to a pipe; its
+# summary in stats, its decision log in log.
+copy() {
+  ZCOPY_CALIBRATE_COSTS=$1 ZCOPY_STATS="$PWD/stats" ZCOPY_LOG="$PWD/log" \
+    traced trace "$PROGS/pipecopy" src | cat >out
+  cmp src out
+}
+
+@test "the plain call measured cheaper: after $LEARN measured splices the site stays plain, and the summary and log say why" {
+  copy 900,100
+  [ "$(fast_bytes trace splice)" -eq $((LEARN * CHUNK)) ]
+  cat stats
+  grep -q '^zcopy: summary .* calibrate=on$' stats
+  grep -Eq '^zcopy:   calibrated .*pipecopy.* writes of 64 KiB or more: splice 57\.6 us, plain 6\.4 us per 64 KiB: left plain$' stats
+  grep -Eq '^zcopy:   skip calibrated_plain [0-9]+$' stats
+  grep -q 'calibrated_plain' log
+}
+
+@test "the fast call measured cheaper: every call but the $LEARN measured plain ones is rewritten" {
+  copy 100,900
+  [ "$(fast_bytes trace splice)" -eq $(((64 - LEARN) * CHUNK)) ]
+  grep -Eq '^zcopy:   calibrated .* splice 6\.4 us, plain 57\.6 us per 64 KiB: rewritten$' stats
+}
+
+@test "ZCOPY_CALIBRATE=off: every eligible write is rewritten, nothing measured" {
+  ZCOPY_CALIBRATE=off copy 900,100
+  [ "$(fast_bytes trace splice)" -eq $((64 * CHUNK)) ]
+  grep -q '^zcopy: summary .* calibrate=off$' stats
+  ! grep -q 'calibrated' stats
+}
+
+@test "zcopy --calibrate=off and --calibrate=on set it; --calibrate=maybe is a usage error" {
+  ZCOPY_CALIBRATE_COSTS=900,100 "$ZC_CMD" --calibrate=off --stats="$PWD/stats" -- "$PROGS/pipecopy" src | cat >out
+  cmp src out
+  grep -q 'calibrate=off' stats
+  rm stats
+  ZCOPY_CALIBRATE_COSTS=900,100 "$ZC_CMD" --calibrate=on --stats="$PWD/stats" -- "$PROGS/pipecopy" src | cat >out
+  grep -q 'calibrate=on' stats
+  run "$ZC_CMD" --calibrate=maybe -- true
+  [ "$status" -eq 2 ]
+  [[ "$output" == zcopy:* ]]
+}
+
+@test "a verdict is measured again after a second: a copy that lasts three makes more measured splices" {
+  # The reader sleeps 50 ms between reads of 64 KiB: 64 chunks take 3 s.
+  ZCOPY_CALIBRATE_COSTS=900,100 ZCOPY_STATS="$PWD/stats" \
+    traced trace "$PROGS/copyloop" -d pipe -z 50000 src out
+  cmp src out
+  got=$(fast_bytes trace splice)
+  echo "splice carried $got bytes"
+  [ "$got" -ge $((2 * LEARN * CHUNK)) ]
+  [ "$got" -lt $((64 * CHUNK)) ]
+}
+
+# A fork-per-connection server: the verdict learnt in one connection's
+# process holds in the next ones (the table is shared with the children
+# of the process that loaded zcopy), so they do not learn again.
+@test "writev-httpd, three connections in turn: the verdict learnt in the first connection's process holds in the next two" {
+  mkdir www
+  make_file www/f.bin $((1048576))  # 16 chunks: one connection learns
+  ZCOPY_CALIBRATE_COSTS=900,100 strace -f -qq -E LD_PRELOAD="$ZC_PRELOAD" -e trace=sendfile -o log -- \
+    "${ZC_RUN[@]}" "$EXAMPLES/writev-httpd" -p 0 -P "$PWD/port" www 2>server.err 3>&- &
+  TRACER=$!
+  for ((i = 0; i < 100; i++)); do [ -s port ] && break; sleep 0.1; done
+  [ -s port ] || fail "server did not start: $(cat server.err)"
+  for n in 1 2 3; do
+    curl -sS --max-time 60 -o "got$n" "http://127.0.0.1:$(cat port)/f.bin"
+    cmp www/f.bin "got$n"
+  done
+  kill -TERM "$(pgrep -P "$TRACER")"
+  timeout 20 tail --pid="$TRACER" -f /dev/null
+  [ "$(fast_bytes log sendfile)" -eq $((LEARN * CHUNK)) ]
+}
