@@ -159,7 +159,7 @@ void zc_inflight_note(dev_t src_dev, ino_t src_ino, int dst_fd, const struct zc_
     STORE(s->dst_ino, dest->ino);
     STORE(s->dst_is_pipe, dest->kind == ZC_DEST_PIPE);
     STORE(s->pipe_closed_ns, 0);
-    s->owner = me;
+    STORE(s->owner, me);
     s->tcp.family = 0;
     s->unix_peer_ino = 0;
     if (dest->inet)
@@ -291,18 +291,28 @@ static bool free_if_drained(struct inflight_table *t, struct inflight *s, pid_t 
 static void settle(dev_t dev, ino_t ino)
 {
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    struct timespec ms = { 0, 1000000 };
     pid_t me = getpid();
     int64_t deadline = now_ns() + DRAIN_WAIT_MS * 1000000LL;
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
-        unsigned before;
-        if (!slot_used(s) || LOAD(s->src_ino) != ino || LOAD(s->src_dev) != dev || !slot_claim(s, &before))
-            continue;
-        if (state_of(before) != SLOT_USED) {
-            slot_release(s, state_of(before));
-            continue;
+        for (;;) {
+            unsigned word = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE), before;
+            if (state_of(word) == SLOT_FREE || LOAD(s->src_ino) != ino || LOAD(s->src_dev) != dev)
+                break;
+            if (state_of(word) == SLOT_USED && slot_claim(s, &before)) {
+                if (state_of(before) == SLOT_USED)
+                    free_if_drained(t, s, me, deadline);
+                else
+                    slot_release(s, state_of(before));
+                break;
+            }
+            /* Busy: another thread or process is asking this entry's queue
+             * (or filling it).  Skipping it would skip its wait: try again. */
+            if (now_ns() >= deadline)
+                break;
+            nanosleep(&ms, NULL);
         }
-        free_if_drained(t, s, me, deadline);
     }
 }
 
@@ -322,7 +332,10 @@ static void sweep_drained(void)
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];
         unsigned before;
-        if (!slot_used(s) || !slot_claim(s, &before))
+        /* Only this process's entries, or a dead process's: another live
+         * process's fd numbers are not ours to ask. */
+        pid_t owner = LOAD(s->owner);
+        if (!slot_used(s) || (owner != me && !(kill(owner, 0) < 0 && errno == ESRCH)) || !slot_claim(s, &before))
             continue;
         if (state_of(before) == SLOT_USED)
             free_if_drained(t, s, me, 0);
