@@ -13,6 +13,8 @@
 #   - strace shows the fast call carried bytes before the signal, so the test
 #     cannot pass by zcopy doing nothing.
 # Each case runs without zcopy, in safe mode under strace, and in trust mode.
+# The signal comes 500 ms after it is armed (alarm: 1 s), just before the
+# call, which blocks within microseconds: room for a loaded machine.
 # stallwrite never waits forever: when the call has not returned 4 s after
 # the signal, its peer prints HUNG and starts reading, and the run fails
 # (`timeout 20` is a backstop).  TCP over loopback takes 8 MiB in one write
@@ -69,7 +71,7 @@ fast_before_signal() {
 # (-r: SA_RESTART, -R: without) without zcopy, in safe mode under strace and
 # in trust mode, each checked by check_run.
 stall() {
-  local dest=$1 call=$2 source=$3 flag=$4 bytes=1048576 delay=300 total fast
+  local dest=$1 call=$2 source=$3 flag=$4 bytes=1048576 delay=500 total fast
   [ "$dest" = tcp ] && bytes=8388608
   [ "$source" = alarm ] && delay=1000
   make_file src "$bytes"
