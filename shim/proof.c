@@ -14,6 +14,7 @@
 #include "zcopy.h"
 
 #include <pthread.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
@@ -110,23 +111,34 @@ static bool sigbus_guard_ready(void)
     return sigaction(SIGBUS, NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_sigbus;
 }
 
+/* The window's size: halved, for the whole process, each time a mapping
+ * fails for want of address space (RLIMIT_AS: vsftpd allows 200 MiB). */
+static off_t window_bytes = WINDOW_BYTES;
+
 static bool window_map(int fd, const struct stat *st, off_t off, size_t n)
 {
     off_t page = sysconf(_SC_PAGESIZE);
-    off_t start = off & ~(WINDOW_BYTES - 1);
-    size_t len = WINDOW_BYTES;
-    if (off + (off_t)n > start + WINDOW_BYTES) {  /* straddles windows */
-        start = off & ~(page - 1);
-        len = (size_t)(off - start) + n;
-    }
     if (window.base && window.dev == st->st_dev && window.ino == st->st_ino && window.start <= off &&
         off + (off_t)n <= window.start + (off_t)window.len)
         return true;
     window_drop();
-    void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, start);
-    if (base == MAP_FAILED)
-        return false;
-    window = (struct proof_window){ base, len, start, st->st_dev, st->st_ino };
+    for (;;) {
+        off_t size = __atomic_load_n(&window_bytes, __ATOMIC_RELAXED);
+        off_t start = off & ~(size - 1);
+        size_t len = (size_t)size;
+        if (off + (off_t)n > start + size) {  /* straddles windows */
+            start = off & ~(page - 1);
+            len = (size_t)(off - start) + n;
+        }
+        void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, start);
+        if (base != MAP_FAILED) {
+            window = (struct proof_window){ base, len, start, st->st_dev, st->st_ino };
+            break;
+        }
+        if (errno != ENOMEM || size <= 1024 * 1024)
+            return false;
+        __atomic_compare_exchange_n(&window_bytes, &size, size / 2, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
     if (window_key_ok)
         pthread_setspecific(window_key, (void *)1);  /* so the destructor runs */
     return true;
