@@ -129,6 +129,7 @@ __attribute__((constructor)) static void zc_start(void)
     zc_inflight_init();
     zc_calibrate_init();
     zc_settings_load();
+    zc_seccomp_check();
     zc_live_init();
     zc_log_init();
     pthread_atfork(NULL, NULL, zc_after_fork_in_child);

@@ -236,6 +236,11 @@ void zc_proof_forget_file(int fd);
 void zc_proof_init(void);
 void zc_proof_after_fork(void);
 
+/* ---- seccomp.c: no call of zcopy's may be one a filter kills for ---- */
+/* After the settings: under a filter that kills one of zcopy's calls,
+ * zcopy stays off, with one line. */
+void zc_seccomp_check(void);
+
 /* ---- calibrate.c: whether a rewrite pays here, measured ---- */
 struct zc_calibration {
     void *entry;  /* NULL: this call is not measured */
