@@ -2,9 +2,9 @@
  * on that number stale; forgetting it here is only housekeeping, since
  * rewrite.c re-checks st_dev/st_ino at every use (closes inside libc, such
  * as fclose, never reach these hooks).  Also: the program's own fast calls,
- * passed through and counted, and fork (for the hook table: the child's
- * reset is registered with pthread_atfork, which also sees daemon() and
- * other forks inside libc). */
+ * passed through and counted.  fork is not hooked: the child's reset is
+ * registered with pthread_atfork (symbols.c), which also sees daemon() and
+ * other forks inside libc. */
 #include "zcopy.h"
 
 #include <errno.h>
@@ -253,19 +253,6 @@ EXPORT int pipe2(int fds[2], int flags)
 EXPORT int pipe(int fds[2])
 {
     return pipe2(fds, 0);
-}
-
-EXPORT pid_t fork(void)
-{
-    if (zc_ready())
-        return real_fork();  /* the child's reset runs from pthread_atfork (symbols.c) */
-    /* glibc's fork whenever it is known, also with zcopy off for a missing
-     * symbol: the raw syscall skips the program's pthread_atfork handlers
-     * and glibc's own resets in the child. */
-    pid_t (*found)(void) = __atomic_load_n(&real_fork, __ATOMIC_RELAXED);
-    if (found)
-        return found();
-    return (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);  /* only while resolving */
 }
 
 /* A process that ends with _exit runs no destructor: without this its live

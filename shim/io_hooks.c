@@ -4,6 +4,7 @@
  * signal handler interrupting it) the raw syscall serves. */
 #include "zcopy.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -221,7 +222,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
         return syscall(SYS_sendmsg, fd, msg, flags);
     ssize_t r;
     /* An address or ancillary data (SCM_RIGHTS...) must travel with the bytes. */
-    if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= 1024 &&
+    if (msg && !msg->msg_name && !msg->msg_controllen && msg->msg_iovlen <= IOV_MAX &&
         zc_rewrite(fd, msg->msg_iov, (int)msg->msg_iovlen, NULL, ZC_SINK_SEND, flags, CALL_SITE, &r))
         return r;
     return counted_plain(real_sendmsg(fd, msg, flags));

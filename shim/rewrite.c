@@ -322,6 +322,11 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
     return rewrite_planned(fd, iov, iovcnt, total, dst_off, sink, flags, site, result);
 }
 
+int zc_rewrite_stop_reason(void)
+{
+    return zc_transfer_stop_reason();
+}
+
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site)
 {
     if (!zc_active() || zc_depth || (!zc_logging() && !zc_stats_counting()))

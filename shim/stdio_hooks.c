@@ -107,7 +107,7 @@ static size_t fwrite_locked(const void *buf, size_t size, size_t n, FILE *out, c
     if (done)
         out->_offset = STDIO_OFFSET_UNKNOWN;  /* the fd moved behind stdio's back */
     if (done < total) {
-        int stopped_by = r < 0 ? errno : zc_transfer_stopped_by;
+        int stopped_by = r < 0 ? errno : zc_rewrite_stop_reason();
         if (stopped_by == EPIPE || stopped_by == ECONNRESET) {
             out->_flags |= STDIO_ERR_SEEN;  /* retrying would raise a second SIGPIPE */
             errno = stopped_by;

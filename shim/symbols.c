@@ -74,7 +74,6 @@ bool zc_resolve_symbols(void)
                                                      __ATOMIC_ACQUIRE))
         return state == ZC_SYMBOLS_READY;  /* another thread resolves, or just did */
     resolving_here = 1;
-    /* Stored atomically: fork reads real_fork while this runs. */
     const char *missing = NULL;
 #define HOOK(ret, name, params)                                            \
     {                                                                      \

@@ -101,7 +101,7 @@ static void slot_clear(struct track_slot *s)
     }
 }
 
-void zc_track_forget_range(const void *buf, size_t len)
+static void forget_range(const void *buf, size_t len)
 {
     if (!__atomic_load_n(&filled_slots, __ATOMIC_ACQUIRE))
         return;
@@ -190,9 +190,9 @@ static struct track_slot *read_slot_for(uint64_t stamp)
     return &slots[stamp % READ_SLOTS];
 }
 
-void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
+static void remember_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
 {
-    zc_track_forget_range(buf, len);
+    forget_range(buf, len);
     uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
     struct track_slot *s = read_slot_for(stamp);
     unsigned seq;
@@ -201,10 +201,10 @@ void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, o
     slot_fill(s, seq, buf, len, fd, st, file_off, stamp, ZC_FROM_READ);
 }
 
-void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
+static void remember_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
                   enum zc_origin origin)
 {
-    zc_track_forget_range(addr, len);
+    forget_range(addr, len);
     uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
     /* A free map slot; if none, the oldest mapping is forgotten. */
     struct track_slot *victim = NULL;
@@ -224,7 +224,7 @@ void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, o
 
 /* A private mapping made writable may stop matching its file; stores into
  * a shared one change the file under bytes in flight. */
-void zc_track_protect(const void *addr, size_t len)
+static void mark_writable(const void *addr, size_t len)
 {
     uintptr_t a = (uintptr_t)addr, b = a + len;
     for (int i = READ_SLOTS; i < TRACK_SLOTS; i++) {
@@ -329,7 +329,7 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
     /* Nor one that no write would be rewritten from: calibration found
      * the plain call cheaper wherever this program copies. */
     if ((size_t)got < zc_track_floor() || !zc_calibrate_wants_reads()) {
-        zc_track_forget_range(buf, (size_t)got);
+        forget_range(buf, (size_t)got);
         return;
     }
     zc_depth++;
@@ -337,16 +337,16 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
     int64_t measured = zc_calibrate_track_begin();  /* a rewrite's cost starts here */
     struct stat st;
     if (!zc_is_trackable_file(fd, &st)) {
-        zc_track_forget_range(buf, (size_t)got);
+        forget_range(buf, (size_t)got);
     } else {
         if (file_off < 0) {
             off_t end = lseek(fd, 0, SEEK_CUR);
             file_off = end < 0 ? -1 : end - got;
         }
         if (file_off >= 0)
-            zc_track_read(buf, (size_t)got, fd, &st, file_off);
+            remember_read(buf, (size_t)got, fd, &st, file_off);
         else
-            zc_track_forget_range(buf, (size_t)got);
+            forget_range(buf, (size_t)got);
     }
     zc_calibrate_track_end(measured);
     errno = saved_errno;
@@ -379,7 +379,7 @@ void zc_note_readv(int fd, const struct iovec *iov, int iovcnt, ssize_t got, off
 void zc_note_overwrite(const void *buf, ssize_t got)
 {
     if (got > 0 && zc_active())
-        zc_track_forget_range(buf, (size_t)got);
+        forget_range(buf, (size_t)got);
 }
 
 /* After a successful mmap: a readable mapping of a regular file is a source
@@ -392,11 +392,11 @@ void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off
     struct stat st;
     int type = flags & MAP_TYPE;
     if ((flags & MAP_ANONYMOUS) || fd < 0 || !(prot & PROT_READ) || zc_depth || !zc_is_trackable_file(fd, &st))
-        zc_track_forget_range(addr, len);
+        forget_range(addr, len);
     else if (type == MAP_SHARED || type == MAP_SHARED_VALIDATE)
-        zc_track_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_SHARED_MAP_WRITABLE : ZC_FROM_SHARED_MAP);
+        remember_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_SHARED_MAP_WRITABLE : ZC_FROM_SHARED_MAP);
     else
-        zc_track_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_PRIVATE_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP);
+        remember_map(addr, len, fd, &st, off, (prot & PROT_WRITE) ? ZC_FROM_PRIVATE_MAP_WRITABLE : ZC_FROM_PRIVATE_MAP);
     errno = saved_errno;
 }
 
@@ -405,7 +405,7 @@ void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off
 void zc_note_protect(const void *addr, size_t len, int prot)
 {
     if (!(prot & PROT_READ))
-        zc_track_forget_range(addr, len);
+        forget_range(addr, len);
     else if (prot & PROT_WRITE)
-        zc_track_protect(addr, len);
+        mark_writable(addr, len);
 }

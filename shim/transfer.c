@@ -26,6 +26,9 @@
 
 #define SENDFILE_MAX 0x7ffff000  /* the kernel's cap per call */
 
+/* The errno that stopped this thread's last transfer early, or 0. */
+static ZC_TLS int zc_transfer_stopped_by;
+
 enum zc_method zc_method_for(enum zc_dest_kind kind)
 {
     return kind == ZC_DEST_SOCKET ? ZC_SENDFILE : kind == ZC_DEST_PIPE ? ZC_SPLICE : ZC_COPY_FILE_RANGE;
@@ -241,7 +244,10 @@ static size_t total_len(const struct zc_piece *pieces, int npieces)
     return total;
 }
 
-ZC_TLS int zc_transfer_stopped_by;
+int zc_transfer_stop_reason(void)
+{
+    return zc_transfer_stopped_by;
+}
 
 ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *pieces, int npieces,
                     const off_t *dst_off_in, int send_flags, bool *fell_back)

@@ -212,13 +212,8 @@ struct zc_hit {
     size_t len;      /* how many of the asked bytes this read covers */
     int64_t changed_ns;  /* reads: the file's ctime then; 0: could change unseen */
 };
-void zc_track_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off);
-void zc_track_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
-                  enum zc_origin origin);
-void zc_track_protect(const void *addr, size_t len);
 void zc_note_protect(const void *addr, size_t len, int prot);
 void zc_note_mmap(const void *addr, size_t len, int prot, int flags, int fd, off_t off);
-void zc_track_forget_range(const void *buf, size_t len);
 bool zc_track_knows_fd(int fd);  /* a remembered read from fd */
 bool zc_track_mapped_writable(dev_t dev, ino_t ino);
 void zc_track_after_fork(void);
@@ -276,6 +271,9 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
 /* A write refused before zc_rewrite could judge it: counted and logged if it
  * carried file bytes. */
 void zc_refuse(int fd, const void *buf, size_t n, enum zc_skip why, const void *site);
+/* Why the last rewritten call of this thread stopped short (EPIPE, EINTR,
+ * EAGAIN...), or 0: a short count returns with errno untouched. */
+int zc_rewrite_stop_reason(void);
 
 /* ---- sockdiag.c: what a socket still holds, asked of the kernel ---- */
 /* A TCP connection by its addresses (family 0: not TCP). */
@@ -316,6 +314,6 @@ ssize_t zc_transfer(int fd, const struct zc_dest *dest, const struct zc_piece *p
 enum zc_method zc_method_for(enum zc_dest_kind kind);
 /* The errno that stopped the last zc_transfer of this thread early (EPIPE,
  * EINTR...), or 0: a short count returns with errno untouched. */
-extern ZC_TLS int zc_transfer_stopped_by;
+int zc_transfer_stop_reason(void);
 
 #endif
