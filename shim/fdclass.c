@@ -103,6 +103,11 @@ static int fs_flags(int fd, const struct stat *st)
     return seen->value;
 }
 
+/* What fd is, from fstat: a stream socket, fully (its type and domain are
+ * cached by inode: they never change); a pipe or a regular file, by kind,
+ * with dest->clones for a file.  zc_dest_open_flags must follow for those:
+ * between the two, rewrite.c decides whether file to file pays, so that
+ * a file it refuses costs no fcntl. */
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
 {
     struct stat st;
@@ -119,10 +124,6 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->inet = dest->domain != AF_UNIX;
         return ZC_SKIP_NONE;
     }
-    /* A file where copy_file_range would copy the blocks stays plain
-     * (rewrite.c, file_to_file_pays): known here, a syscall sooner. */
-    if (S_ISREG(st.st_mode) && !zc_cfg.file_to_file_always && !(fs_flags(fd, &st) & FS_CLONES))
-        return ZC_SKIP_DEST_FS_COPIES;
     /* A socket is always open read-write, and never O_DIRECT: no fcntl. */
     if (S_ISSOCK(st.st_mode)) {
         int type = 0, domain = 0;
@@ -140,6 +141,25 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         *seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
         return ZC_SKIP_NONE;
     }
+    if (S_ISFIFO(st.st_mode)) {
+        dest->kind = ZC_DEST_PIPE;
+        return ZC_SKIP_NONE;
+    }
+    if (S_ISREG(st.st_mode)) {
+        dest->kind = ZC_DEST_FILE;
+        dest->clones = (fs_flags(fd, &st) & FS_CLONES) != 0;
+        return ZC_SKIP_NONE;
+    }
+    if (S_ISCHR(st.st_mode))
+        return ZC_SKIP_DEST_CHAR_DEVICE;
+    return ZC_SKIP_DEST_OTHER;
+}
+
+/* A pipe's or a file's open flags, after zc_classify_dest. */
+enum zc_skip zc_dest_open_flags(int fd, struct zc_dest *dest)
+{
+    if (dest->kind == ZC_DEST_SOCKET)
+        return ZC_SKIP_NONE;
     int fl = real_fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
         return ZC_SKIP_DEST_OTHER;
@@ -147,20 +167,10 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
      * an O_DIRECT file rejects unaligned writes that copy_file_range takes. */
     if (fl & O_DIRECT)
         return ZC_SKIP_DEST_DIRECT;
-    if (S_ISFIFO(st.st_mode)) {
-        dest->kind = ZC_DEST_PIPE;
-        dest->fl = fl;
-        return ZC_SKIP_NONE;
-    }
-    if (S_ISREG(st.st_mode)) {
-        if (fl & O_APPEND)
-            return ZC_SKIP_DEST_APPEND;      /* sendfile/copy_file_range refuse or misplace */
-        dest->kind = ZC_DEST_FILE;
-        return ZC_SKIP_NONE;
-    }
-    if (S_ISCHR(st.st_mode))
-        return ZC_SKIP_DEST_CHAR_DEVICE;
-    return ZC_SKIP_DEST_OTHER;
+    if (dest->kind == ZC_DEST_FILE && (fl & O_APPEND))
+        return ZC_SKIP_DEST_APPEND;  /* sendfile/copy_file_range refuse or misplace */
+    dest->fl = fl;
+    return ZC_SKIP_NONE;
 }
 
 bool zc_is_trackable_file(int fd, struct stat *st)

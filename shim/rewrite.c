@@ -154,14 +154,14 @@ static enum zc_skip check_sources(struct plan *plan, const struct zc_dest *dest)
  * Where it copies them (ext4, tmpfs, or two filesystems) the program's
  * read still happens, so the copy is made as often as with write(), and
  * ran slower; sharing blocks has a cost per call, which exceeds a write's
- * copy for small writes (BENCHMARKS.md: W2, and "File to file").
- * zc_classify_dest has already refused a destination filesystem that
- * cannot share blocks. */
+ * copy for small writes (BENCHMARKS.md: W2, and "File to file"). */
 #define CLONE_MIN_BYTES (256 * 1024)
 static enum zc_skip file_to_file_pays(const struct plan *plan, const struct zc_dest *dest)
 {
     if (zc_cfg.file_to_file_always)
         return ZC_SKIP_NONE;
+    if (!dest->clones)
+        return ZC_SKIP_DEST_FS_COPIES;
     for (int i = 0; i < plan->npieces; i++)
         if (plan->pieces[i].src_fd >= 0 && plan->pieces[i].dev != dest->dev)
             return ZC_SKIP_DEST_FS_COPIES;
@@ -229,14 +229,17 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
         return ZC_SKIP_CALIBRATED_PLAIN;
     if ((why = zc_classify_dest(fd, dest)))
         return why;
+    /* Before the fcntl of the open flags: a file refused here costs none. */
+    if (dest->kind == ZC_DEST_FILE && (why = file_to_file_pays(plan, dest)))
+        return why;
+    if ((why = zc_dest_open_flags(fd, dest)))
+        return why;
     if (dst_off && dest->kind != ZC_DEST_FILE)
         return ZC_SKIP_DEST_OTHER;  /* pwrite on a pipe or socket: ESPIPE */
     if (sink == ZC_SINK_SEND && dest->kind != ZC_DEST_SOCKET)
         return ZC_SKIP_DEST_OTHER;  /* send on a file or pipe: ENOTSOCK */
     if (dest->kind == ZC_DEST_PIPE && total <= PIPE_BUF)
         return ZC_SKIP_PIPE_ATOMIC;
-    if (dest->kind == ZC_DEST_FILE && (why = file_to_file_pays(plan, dest)))
-        return why;
     if (stores_could_reach_bytes_in_flight(plan, dest))
         return ZC_SKIP_SHARED_MAP_WRITABLE;
     if ((why = check_sources(plan, dest)))

@@ -181,8 +181,10 @@ struct zc_dest {
     int domain;  /* sockets: AF_INET, AF_INET6 or AF_UNIX */
     bool inet;  /* TCP: corked while one call becomes several sends */
     int fl;     /* pipes: the file status flags (O_NONBLOCK) */
+    bool clones;  /* files: copy_file_range shares blocks there (reflink) */
 };
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest);
+enum zc_skip zc_dest_open_flags(int fd, struct zc_dest *dest);
 /* fstat(2) itself, for zcopy's own checks (three a rewritten write). */
 int zc_fstat(int fd, struct stat *st);
 /* A source fd still names the remembered file, on a real filesystem. */
