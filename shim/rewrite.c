@@ -3,11 +3,14 @@
  * first, so that the writes zcopy cannot help pay almost nothing:
  *   1. size against ZCOPY_MIN_BYTES                       (no syscall)
  *   2. do the bytes come from remembered file reads?     (no syscall)
- *   3. call flags, then the destination's kind           (fstat, fcntl)
+ *   3. call flags; calibration: does rewriting pay here? (no syscall)
+ *   4. the destination's kind                             (fstat)
  *      file to file: where copy_file_range shares blocks (fstatfs, cached)
- *   4. each source fd still names that file, on a real fs (fstat, fstatfs)
- *   5. safe mode: the buffer still equals the file       (memcmp)
- *   6. plain pieces after file bytes can be read         (madvise)
+ *      its open flags                                     (fcntl; not sockets)
+ *   5. each source fd still names that file, on a real fs (fstat, fstatfs)
+ *   6. safe mode, or trust where the file changed since:
+ *      the buffer still equals the file                  (memcmp)
+ *   7. plain pieces after file bytes can be read         (madvise)
  * Any "no" means the plain call, counted under its reason. */
 #include "zcopy.h"
 
