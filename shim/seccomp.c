@@ -144,7 +144,8 @@ static int probe_in_child(void)
     syscall(SYS_close, progress[0]);
     if (pid < 0 || syscall(SYS_wait4, pid, &status, __WALL, NULL) != pid)
         return PROBES;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? -1 : last;
+    /* Killed: by the filter (SIGSYS), or a signal the filter's trap raised. */
+    return WIFSIGNALED(status) ? last : -1;
 }
 
 /* Set by a prctl(PR_SET_SECCOMP) made before the settings were read
