@@ -69,7 +69,7 @@ static void probe(int step)
     struct stat st;
     struct timespec ts = { 0, 0 };
     sigset_t set;
-    char buf[64];
+    char buf[64] = { 0 };
     sigemptyset(&set);
     switch (step) {
     case 0: syscall(SYS_fstat, -1, &st); break;

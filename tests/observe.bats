@@ -347,6 +347,7 @@ check_big_ticks() {
   for ((i = 0; i < copies; i++)); do cat chunk; done | cmp - ticks
 }
 
+# bats test_tags=slow-under-valgrind
 @test "a SIGALRM handler copying 64 KiB (pread+write) every 200us while the main loop copies 64 MiB to a file" {
   make_file src 67108864
   head -c 65536 src > chunk
