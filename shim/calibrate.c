@@ -47,7 +47,7 @@ struct site_entry {
     uint32_t turn;             /* learning: even calls fast, odd plain */
     uint32_t taken[2];         /* samples taken of each path */
     uint32_t ns_per_kib[2][SAMPLES];
-    uint32_t chosen_ns_per_kib[2];  /* the medians of the last verdict */
+    uint32_t chosen_ns_per_kib[2];  /* the estimates of the last verdict */
     uint32_t method;           /* enum zc_method of the fast samples */
     uint32_t verdicts;         /* how many it has had */
     int64_t recheck_at_ns;
