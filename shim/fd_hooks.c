@@ -260,7 +260,8 @@ EXPORT int pipe(int fds[2])
  * zcopy's runs here, as before.  The raw syscall until glibc's is known. */
 EXPORT void _exit(int status)
 {
-    zc_live_finish();
+    if (!zc_seccomp_installed())
+        zc_live_finish();
     void (*found)(int) = __atomic_load_n(&real__exit, __ATOMIC_RELAXED);
     if (found)
         found(status);
@@ -270,7 +271,8 @@ EXPORT void _exit(int status)
 
 EXPORT void _Exit(int status)
 {
-    zc_live_finish();
+    if (!zc_seccomp_installed())
+        zc_live_finish();
     void (*found)(int) = __atomic_load_n(&real__Exit, __ATOMIC_RELAXED);
     if (found)
         found(status);

@@ -148,9 +148,14 @@ static int probe_in_child(void)
     return WIFSIGNALED(status) ? last : -1;
 }
 
-/* Set by a prctl(PR_SET_SECCOMP) made before the settings were read
- * (another library's constructor), which they would otherwise undo. */
+/* Set by a prctl(PR_SET_SECCOMP): before the settings were read (another
+ * library's constructor), which they would otherwise undo, or after. */
 static int installed_before_settings;
+
+bool zc_seccomp_installed(void)
+{
+    return __atomic_load_n(&installed_before_settings, __ATOMIC_ACQUIRE);
+}
 
 void zc_seccomp_check(void)
 {
@@ -175,6 +180,9 @@ void zc_seccomp_check(void)
  * made (a filter is installed at start, before a server serves). */
 static void turn_off_before_filter(void)
 {
+    /* The live stats file goes now, while unlink is still allowed: at exit
+     * zcopy makes no call of its own any more (symbols.c, _exit). */
+    zc_live_finish();
     __atomic_store_n(&installed_before_settings, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&zc_cfg.mode, ZC_MODE_OFF, __ATOMIC_SEQ_CST);
 }

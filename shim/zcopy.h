@@ -237,6 +237,9 @@ void zc_proof_after_fork(void);
 /* After the settings: under a filter that kills one of zcopy's calls,
  * zcopy stays off, with one line. */
 void zc_seccomp_check(void);
+/* The program installed a filter of its own: zcopy makes no call of its
+ * own from then on, not even at exit. */
+bool zc_seccomp_installed(void);
 
 /* ---- calibrate.c: whether a rewrite pays here, measured ---- */
 struct zc_calibration {

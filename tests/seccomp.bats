@@ -40,7 +40,7 @@ setup() {
   grep -q 'kills splice()' <<<"$stderr"
 }
 
-@test "the program installs its own filter with prctl mid-copy: zcopy stops first, no SIGSYS, exact bytes" {
+@test "the program installs its own filter with prctl mid-copy: zcopy stops first, no SIGSYS, exact bytes, none at exit either" {
   strace -f -qq -o trace -e trace=sendfile,splice,prctl -E LD_PRELOAD="$ZC_PRELOAD" \
     "$PROGS/selffilter" src | cat >got
   [ "${PIPESTATUS[0]}" -eq 0 ]

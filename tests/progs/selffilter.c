@@ -3,8 +3,9 @@
  *   selffilter SRC
  * copies SRC to stdout with read()/write() in 64 KiB chunks; after the
  * first chunk it installs, with prctl(PR_SET_SECCOMP), a filter that kills
- * the process at sendfile, splice or copy_file_range, calls it never makes
- * itself.  Exits 0 when the copy is done. */
+ * the process at sendfile, splice, copy_file_range or unlinkat, calls it
+ * never makes itself (zcopy would: the fast calls, and unlinkat to remove
+ * its live stats file at exit).  Exits 0 when the copy is done. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -25,14 +26,14 @@ static char buf[CHUNK];
 
 static int install_filter(void)
 {
-	static const int killed[] = { SYS_sendfile, SYS_splice, SYS_copy_file_range };
-	struct sock_filter prog[4 + 2 * 3 + 1];
+	static const int killed[] = { SYS_sendfile, SYS_splice, SYS_copy_file_range, SYS_unlinkat };
+	struct sock_filter prog[4 + 2 * 4 + 1];
 	int n = 0;
 	prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
 	prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0);
 	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, killed[i], 0, 1);
 		prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 	}
