@@ -61,7 +61,7 @@ static const char *const probe_names[] = {
     "copy_file_range", "poll", "ioctl", "fstatfs", "madvise", "mmap", "munmap", "clock_gettime",
     "getpid", "kill", "nanosleep", "socket", "sendto", "recvfrom", "getsockname", "getpeername",
     "openat", "pread64", "read", "close", "rt_sigprocmask", "rt_sigpending", "rt_sigtimedwait",
-    "prlimit64", "rt_sigaction", "fallocate", "ftruncate", "unlinkat", "readlinkat",
+    "prlimit64", "rt_sigaction", "fallocate", "ftruncate", "unlinkat", "readlinkat", "readlink",
 };
 
 static void probe(int step)
@@ -113,6 +113,9 @@ static void probe(int step)
     case 34: syscall(SYS_ftruncate, -1, 0); break;
     case 35: syscall(SYS_unlinkat, -1, "", 0); break;
     case 36: syscall(SYS_readlinkat, -1, "", buf, sizeof buf); break;
+#ifdef SYS_readlink
+    case 37: syscall(SYS_readlink, "", buf, sizeof buf); break;  /* glibc's readlink on x86_64 */
+#endif
     }
 }
 
