@@ -258,26 +258,25 @@ EXPORT int pipe(int fds[2])
 /* A process that ends with _exit runs no destructor: without this its live
  * stats file would stay behind (dash ends every shell so).  Nothing else of
  * zcopy's runs here, as before.  The raw syscall until glibc's is known. */
-EXPORT void _exit(int status)
+static __attribute__((noreturn)) void exit_now(void (**real)(int), int status)
 {
-    if (!zc_seccomp_installed())
+    if (!zc_seccomp_installed())  /* the program's own filter may kill unlinkat */
         zc_live_finish();
-    void (*found)(int) = __atomic_load_n(&real__exit, __ATOMIC_RELAXED);
+    void (*found)(int) = __atomic_load_n(real, __ATOMIC_RELAXED);
     if (found)
         found(status);
     syscall(SYS_exit_group, status);
     __builtin_unreachable();
 }
 
+EXPORT void _exit(int status)
+{
+    exit_now(&real__exit, status);
+}
+
 EXPORT void _Exit(int status)
 {
-    if (!zc_seccomp_installed())
-        zc_live_finish();
-    void (*found)(int) = __atomic_load_n(&real__Exit, __ATOMIC_RELAXED);
-    if (found)
-        found(status);
-    syscall(SYS_exit_group, status);
-    __builtin_unreachable();
+    exit_now(&real__Exit, status);
 }
 
 /* ---- the program's own fast calls ---- */
