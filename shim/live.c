@@ -119,6 +119,18 @@ void zc_stats_skip(enum zc_skip reason)
         bump(&c->skips[reason], 1, shared);
 }
 
+void zc_stats_small_plain(ssize_t bytes)
+{
+    bool shared;
+    struct zc_live_counts *c = counts_here(&shared);
+    if (!c)
+        return;
+    bump(&c->skips[ZC_SKIP_BELOW_MIN_BYTES], 1, shared);
+    bump(&c->method_calls[ZC_PLAIN], 1, shared);
+    if (bytes > 0)
+        bump(&c->method_bytes[ZC_PLAIN], (uint64_t)bytes, shared);
+}
+
 bool zc_stats_counting(void)
 {
     return counting;

@@ -102,6 +102,8 @@ const char *zc_skip_name(enum zc_skip reason);
 const char *zc_skip_text(enum zc_skip reason);
 void zc_stats_add(enum zc_method method, ssize_t bytes);
 void zc_stats_skip(enum zc_skip reason);
+/* A write below ZCOPY_MIN_BYTES made plain: skip and plain counts at once. */
+void zc_stats_small_plain(ssize_t bytes);
 void zc_stats_reset(void);
 struct zc_verdict;  /* calibrate.c: what it measured per site */
 void zc_stats_report(const struct zc_verdict *verdicts, int nverdicts);
@@ -170,6 +172,12 @@ void zc_log_fd_released(unsigned first, unsigned last);
 static inline bool zc_logging(void)
 {
     return zc_cfg.log_dest[0] || zc_cfg.mode == ZC_MODE_DIAG;
+}
+/* Writes shorter than this are plain without a look (rewrite.c's check 1);
+ * 0 while off, or while a log wants to see them all. */
+static inline size_t zc_small_write_limit(void)
+{
+    return zc_active() && !zc_logging() ? zc_cfg.min_bytes : 0;
 }
 
 /* ---- fdclass.c: what an fd is, checked at the moment of use ---- */
