@@ -7,7 +7,8 @@
  * each call site and size class, the first calls alternate between the
  * fast call and the plain one, the thread's CPU time of each is measured
  * (a reader that makes either wait costs no CPU, so blocking cannot fool
- * it), and the cheaper one is kept.  Each verdict is measured again after
+ * it), and the cheaper one is kept (the fast call only when two
+ * measurements in a row find it cheaper).  Each verdict is measured again after
  * a second, since workloads change.  Both paths give the same bytes: a
  * verdict only ever changes speed.
  *
@@ -50,6 +51,7 @@ struct site_entry {
     uint32_t chosen_ns_per_kib[2];  /* the estimates of the last verdict */
     uint32_t method;           /* enum zc_method of the fast samples */
     uint32_t verdicts;         /* how many it has had */
+    uint32_t fast_wins_in_a_row;
     int64_t recheck_at_ns;
 };
 
@@ -170,6 +172,17 @@ static void decide(struct site_entry *e)
     int64_t now = now_ns(CLOCK_MONOTONIC), recheck = now + (first ? FIRST_RECHECK_NS : RECHECK_NS);
     STORE(e->recheck_at_ns, recheck);
     bool fast_wins = (uint64_t)fast * 20 < (uint64_t)plain * 19;
+    uint32_t in_a_row = fast_wins ? LOAD(e->fast_wins_in_a_row) + 1 : 0;
+    STORE(e->fast_wins_in_a_row, in_a_row);
+    if (fast_wins && in_a_row < 2 && !fake_costs()) {
+        /* Only the fast call can lose, so it is kept only once two
+         * measurements in a row agree: one unlucky set of plain samples
+         * (a preempted vCPU, a burst of interrupts) then costs 14 more
+         * calls instead of a second of the slower path. */
+        STORE(e->taken[PATH_FAST], 0);
+        STORE(e->taken[PATH_PLAIN], 0);
+        return;
+    }
     if (!fast_wins) {  /* reads may rest until the first verdict due again */
         int64_t resume = LOAD(t->reads_resume_at_ns);
         if (resume <= now || recheck < resume)
