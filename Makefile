@@ -137,12 +137,14 @@ $(MISSING_DIR)/%/libzcopy.so: $(LIB_SRC) $(LIB_HDR)
 # ---- differential fuzzing (tests/fuzz/run; a fixed set runs in `make test`) ----
 # make fuzz [SEEDS=N | SEEDS=A..B] [FUZZ_EXCLUDE=class,...]: each seed's ops
 # run without zcopy, in safe mode and in trust mode; the transcripts must match.
+# FUZZ_ONLY=trust: the trust pair only (twice the seeds in the time).
 SEEDS ?= 1000
 .PHONY: fuzz
 
 fuzz: deps
 	@$(MAKE) -s all
-	@tests/fuzz/run $(if $(FUZZ_JOBS),-j $(FUZZ_JOBS)) $(if $(FUZZ_EXCLUDE),--exclude $(FUZZ_EXCLUDE)) $(SEEDS)
+	@tests/fuzz/run $(if $(FUZZ_JOBS),-j $(FUZZ_JOBS)) $(if $(FUZZ_EXCLUDE),--exclude $(FUZZ_EXCLUDE)) \
+		$(if $(filter trust,$(FUZZ_ONLY)),--only-trust) $(SEEDS)
 
 deps:
 	@tests/install-deps
