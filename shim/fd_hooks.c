@@ -1,8 +1,9 @@
 /* Fd lifecycle hooks.  A new or closed fd number makes any remembered read
- * on that number stale; forgetting it here is only housekeeping, since
- * rewrite.c re-checks st_dev/st_ino at every use (closes inside libc, such
- * as fclose, never reach these hooks).  Also: the program's own fast calls,
- * passed through and counted.  fork is not hooked: the child's reset is
+ * on that number stale, and what fdcache.c knows of it.  Forgetting reads
+ * is only housekeeping, since rewrite.c re-checks st_dev/st_ino at every
+ * use (closes inside libc other than fclose's and pclose's never reach
+ * these hooks).  Also: the program's own fast calls, passed through and
+ * counted.  fork is not hooked: the child's reset is
  * registered with pthread_atfork (symbols.c), which also sees daemon() and
  * other forks inside libc. */
 #include "zcopy.h"
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
@@ -18,6 +20,8 @@
 
 static int fresh_fd(int fd)
 {
+    if (fd >= 0)
+        zc_fd_changed((unsigned)fd, (unsigned)fd);  /* after a close no hook saw */
     if (fd >= 0 && zc_active()) {
         zc_track_forget_fd(fd);  /* touches no errno */
         zc_inflight_fd_changed((unsigned)fd, (unsigned)fd);
@@ -135,10 +139,9 @@ static bool may_know_fd(int fd)
     return zc_track_knows_fd(fd) || zc_logging() || zc_inflight_may_know_fd(fd);
 }
 
-EXPORT int close(int fd)
+/* Before fd is closed, and after (see fdcache.c). */
+static void before_close(int fd)
 {
-    if (!zc_ready())
-        return (int)syscall(SYS_close, fd);
     if (zc_active() && !zc_depth && fd >= 0) {
         zc_proof_forget_file(fd);  /* stores only if it drops its mapping */
         if (may_know_fd(fd)) {
@@ -147,7 +150,51 @@ EXPORT int close(int fd)
             zc_depth--;
         }
     }
-    return real_close(fd);
+}
+
+static void after_close(int fd)
+{
+    if (fd >= 0)
+        zc_fd_changed((unsigned)fd, (unsigned)fd);
+}
+
+EXPORT int close(int fd)
+{
+    if (!zc_ready())
+        return (int)syscall(SYS_close, fd);
+    before_close(fd);
+    int r = real_close(fd);
+    after_close(fd);
+    return r;
+}
+
+/* fclose and pclose close their fd inside libc, where the close hook
+ * cannot see it; a program that reads with read(fileno(f)) and reopens
+ * files with fopen would otherwise reuse the fd number unseen
+ * (tests/fdcache.bats).  glibc's pclose is its fclose. */
+extern int _IO_fclose(FILE *f);
+static int stream_close(int (*real)(FILE *), FILE *f)
+{
+    int fd = fileno_unlocked(f);  /* -1 for a stream with no fd (fmemopen) */
+    before_close(fd);
+    int r = real(f);
+    after_close(fd);
+    return r;
+}
+
+/* Ready first: real_<fn> may be resolved by zc_ready() itself. */
+EXPORT int fclose(FILE *f)
+{
+    if (!zc_ready() || !f)
+        return _IO_fclose(f);
+    return stream_close(real_fclose, f);
+}
+
+EXPORT int pclose(FILE *f)
+{
+    if (!zc_ready() || !f)
+        return _IO_fclose(f);
+    return stream_close(real_pclose, f);
 }
 
 EXPORT int close_range(unsigned int first, unsigned int last, int flags)
@@ -156,7 +203,10 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
         return (int)syscall(SYS_close_range, first, last, flags);
     if (zc_active() && !(flags & CLOSE_RANGE_CLOEXEC))
         fds_releasing(first, last);
-    return real_close_range(first, last, flags);
+    int r = real_close_range(first, last, flags);
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+        zc_fd_changed(first, last);
+    return r;
 }
 
 EXPORT int dup(int fd)
@@ -194,6 +244,8 @@ static int fcntl_hook(int (*real)(int, int, ...), int fd, int cmd, void *arg)
     int r = real(fd, cmd, arg);
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         fresh_fd(r);
+    else if (cmd == F_SETFL && fd >= 0)
+        zc_fd_changed((unsigned)fd, (unsigned)fd);  /* O_APPEND, O_DIRECT: fdcache.c */
     return r;
 }
 

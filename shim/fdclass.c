@@ -10,6 +10,7 @@
 #include <linux/magic.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* glibc's fstat is fstatat(fd, "", AT_EMPTY_PATH), which the kernel first
@@ -110,6 +111,10 @@ static int fs_flags(int fd, const struct stat *st)
  * a file it refuses costs no fcntl. */
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
 {
+    if (zc_dest_known(fd, dest))
+        return ZC_SKIP_NONE;  /* trust mode: fd unchanged since it was asked */
+    dest->known = false;
+    dest->gen = zc_cfg.mode == ZC_MODE_TRUST ? zc_fd_watch(fd) : 0;
     struct stat st;
     if (zc_fstat(fd, &st) < 0)
         return ZC_SKIP_DEST_OTHER;  /* the plain call reports the errno */
@@ -122,6 +127,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->kind = ZC_DEST_SOCKET;
         dest->domain = seen->value;
         dest->inet = dest->domain != AF_UNIX;
+        zc_dest_seen(fd, dest);
         return ZC_SKIP_NONE;
     }
     /* A socket is always open read-write, and never O_DIRECT: no fcntl. */
@@ -139,6 +145,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
         dest->domain = domain;
         dest->inet = domain != AF_UNIX;
         *seen = (struct known_inode){ st.st_dev, st.st_ino, domain };
+        zc_dest_seen(fd, dest);
         return ZC_SKIP_NONE;
     }
     if (S_ISFIFO(st.st_mode)) {
@@ -158,7 +165,7 @@ enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest)
 /* A pipe's or a file's open flags, after zc_classify_dest. */
 enum zc_skip zc_dest_open_flags(int fd, struct zc_dest *dest)
 {
-    if (dest->kind == ZC_DEST_SOCKET)
+    if (dest->kind == ZC_DEST_SOCKET || dest->known)
         return ZC_SKIP_NONE;
     int fl = real_fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
@@ -170,6 +177,7 @@ enum zc_skip zc_dest_open_flags(int fd, struct zc_dest *dest)
     if (dest->kind == ZC_DEST_FILE && (fl & O_APPEND))
         return ZC_SKIP_DEST_APPEND;  /* sendfile/copy_file_range refuse or misplace */
     dest->fl = fl;
+    zc_dest_seen(fd, dest);
     return ZC_SKIP_NONE;
 }
 
@@ -179,9 +187,56 @@ bool zc_is_trackable_file(int fd, struct stat *st)
     return zc_fstat(fd, st) == 0 && S_ISREG(st->st_mode) && st->st_size > 0;
 }
 
+/* The file's change time, as a stamp a later change is sure to alter:
+ * 0 when the file changed in this very clock tick, since a coarse
+ * timestamp (kernels before 6.13, other filesystems) could then be set to
+ * the same value by a change still to come. */
+int64_t zc_change_stamp(const struct stat *st)
+{
+    struct timespec now;
+    int64_t changed = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0 || changed >= now.tv_sec * 1000000000LL + now.tv_nsec)
+        return 0;
+    return changed;
+}
+
 enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st)
 {
+    unsigned gen = zc_fd_watch(fd);
     if (zc_fstat(fd, st) < 0 || st->st_dev != dev || st->st_ino != ino || !S_ISREG(st->st_mode))
         return ZC_SKIP_SOURCE_GONE;
-    return fs_flags(fd, st) & FS_REAL ? ZC_SKIP_NONE : ZC_SKIP_SOURCE_SYNTHETIC;
+    if (!(fs_flags(fd, st) & FS_REAL))
+        return ZC_SKIP_SOURCE_SYNTHETIC;
+    /* The next read on fd may take this as its own fstat (fdcache.c). */
+    zc_source_seen(fd, gen, &(struct zc_source_id){ dev, ino, zc_change_stamp(st) }, -1);
+    return ZC_SKIP_NONE;
+}
+
+/* Where a read() of GOT bytes started: the fd's offset now, less GOT. */
+static off_t read_start(int fd, size_t got)
+{
+    off_t end = lseek(fd, 0, SEEK_CUR);
+    return end < 0 ? -1 : end - (off_t)got;
+}
+
+/* A read that starts where the last one on fd ended, with no hook having
+ * seen fd change since, is from the same file: no fstat (fdcache.c says
+ * what covers a change no hook sees).  Else fstat, and lseek only a file. */
+bool zc_read_source(int fd, off_t *file_off, size_t got, struct zc_source_id *id)
+{
+    unsigned gen = zc_fd_watch(fd);
+    if (zc_source_recent(fd)) {
+        if (*file_off < 0 && (*file_off = read_start(fd, got)) < 0)
+            return false;
+        if (zc_source_continues(fd, *file_off, got, id))
+            return true;
+    }
+    struct stat st;
+    if (!zc_is_trackable_file(fd, &st))
+        return false;
+    if (*file_off < 0 && (*file_off = read_start(fd, got)) < 0)
+        return false;
+    *id = (struct zc_source_id){ st.st_dev, st.st_ino, zc_change_stamp(&st) };
+    zc_source_seen(fd, gen, id, *file_off + (off_t)got);
+    return true;
 }

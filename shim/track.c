@@ -143,34 +143,21 @@ void zc_track_forget_fd(int fd)
         zc_track_forget_fds((unsigned)fd, (unsigned)fd);
 }
 
-/* The file's change time, as a stamp a later change is sure to alter:
- * 0 when the file changed in this very clock tick, since a coarse
- * timestamp (kernels before 6.13, other filesystems) could then be set to
- * the same value by a change still to come. */
-static int64_t change_stamp(const struct stat *st)
-{
-    struct timespec now;
-    int64_t changed = st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
-    if (clock_gettime(CLOCK_REALTIME_COARSE, &now) < 0 || changed >= now.tv_sec * 1000000000LL + now.tv_nsec)
-        return 0;
-    return changed;
-}
-
 static void slot_fill(struct track_slot *s, unsigned seq, const void *buf, size_t len, int fd,
-                      const struct stat *st, off_t file_off, uint64_t stamp, enum zc_origin origin)
+                      const struct zc_source_id *id, off_t file_off, uint64_t stamp, enum zc_origin origin)
 {
     if (!LOAD(s->len))
         __atomic_add_fetch(&filled_slots, 1, __ATOMIC_ACQ_REL);
     STORE(s->start, (uintptr_t)buf);
     STORE(s->len, len);
     STORE(s->fd, fd);
-    STORE(s->dev, st->st_dev);
-    STORE(s->ino, st->st_ino);
+    STORE(s->dev, id->dev);
+    STORE(s->ino, id->ino);
     STORE(s->file_off, file_off);
     STORE(s->stamp, stamp);
     STORE(s->origin, (uint8_t)origin);
     STORE(s->looked_up, 0);
-    STORE(s->changed_ns, origin == ZC_FROM_READ ? change_stamp(st) : 0);
+    STORE(s->changed_ns, origin == ZC_FROM_READ ? id->changed_ns : 0);
     slot_release(s, seq);
 }
 
@@ -190,7 +177,7 @@ static struct track_slot *read_slot_for(uint64_t stamp)
     return &slots[stamp % READ_SLOTS];
 }
 
-static void remember_read(const void *buf, size_t len, int fd, const struct stat *st, off_t file_off)
+static void remember_read(const void *buf, size_t len, int fd, const struct zc_source_id *id, off_t file_off)
 {
     forget_range(buf, len);
     uint64_t stamp = __atomic_add_fetch(&track_clock, 1, __ATOMIC_RELAXED);
@@ -198,7 +185,7 @@ static void remember_read(const void *buf, size_t len, int fd, const struct stat
     unsigned seq;
     if (!slot_claim(s, &seq))
         return;  /* another thread is writing this slot: forget this read */
-    slot_fill(s, seq, buf, len, fd, st, file_off, stamp, ZC_FROM_READ);
+    slot_fill(s, seq, buf, len, fd, id, file_off, stamp, ZC_FROM_READ);
 }
 
 static void remember_map(const void *addr, size_t len, int fd, const struct stat *st, off_t file_off,
@@ -219,7 +206,8 @@ static void remember_map(const void *addr, size_t len, int fd, const struct stat
     }
     unsigned seq;
     if (slot_claim(victim, &seq))
-        slot_fill(victim, seq, addr, len, fd, st, file_off, stamp, origin);
+        slot_fill(victim, seq, addr, len, fd, &(struct zc_source_id){ st->st_dev, st->st_ino, 0 }, file_off, stamp,
+                  origin);
 }
 
 /* A private mapping made writable may stop matching its file; stores into
@@ -335,19 +323,11 @@ void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off)
     zc_depth++;
     int saved_errno = errno;
     int64_t measured = zc_calibrate_track_begin();  /* a rewrite's cost starts here */
-    struct stat st;
-    if (!zc_is_trackable_file(fd, &st)) {
+    struct zc_source_id id;
+    if (zc_read_source(fd, &file_off, (size_t)got, &id))
+        remember_read(buf, (size_t)got, fd, &id, file_off);
+    else
         forget_range(buf, (size_t)got);
-    } else {
-        if (file_off < 0) {
-            off_t end = lseek(fd, 0, SEEK_CUR);
-            file_off = end < 0 ? -1 : end - got;
-        }
-        if (file_off >= 0)
-            remember_read(buf, (size_t)got, fd, &st, file_off);
-        else
-            forget_range(buf, (size_t)got);
-    }
     zc_calibrate_track_end(measured);
     errno = saved_errno;
     zc_depth--;

@@ -108,7 +108,8 @@ static bool room_to_go_on(int fd, const struct zc_dest *dest)
     int ready = poll(&want, 1, 0);
     if (ready != 0)
         return ready > 0 || errno != EINTR;  /* POLLERR, POLLHUP: the call reports them */
-    int fl = dest->kind == ZC_DEST_PIPE ? dest->fl : real_fcntl(fd, F_GETFL);
+    /* A flag from fdcache.c may be stale: FIONBIO reaches no hook. */
+    int fl = dest->kind == ZC_DEST_PIPE && !dest->known ? dest->fl : real_fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK)) {
         zc_transfer_stopped_by = EAGAIN;
         return false;

@@ -190,15 +190,36 @@ struct zc_dest {
     bool inet;  /* TCP: corked while one call becomes several sends */
     int fl;     /* pipes: the file status flags (O_NONBLOCK) */
     bool clones;  /* files: copy_file_range shares blocks there (reflink) */
+    bool known;   /* from fdcache.c, not asked now: fl may be stale */
+    unsigned gen; /* fdcache.c's generation of fd, read before the fstat */
 };
 enum zc_skip zc_classify_dest(int fd, struct zc_dest *dest);
 enum zc_skip zc_dest_open_flags(int fd, struct zc_dest *dest);
-/* fstat(2) itself, for zcopy's own checks (three a rewritten write). */
+/* fstat(2) itself, for zcopy's own checks. */
 int zc_fstat(int fd, struct stat *st);
 /* A source fd still names the remembered file, on a real filesystem. */
 enum zc_skip zc_check_source(int fd, dev_t dev, ino_t ino, struct stat *st);
 /* Worth remembering a read from: a non-empty regular file. */
 bool zc_is_trackable_file(int fd, struct stat *st);
+/* The file a read came from, as a write will check it. */
+struct zc_source_id {
+    dev_t dev;
+    ino_t ino;
+    int64_t changed_ns;  /* its ctime then; 0: it may change unseen */
+};
+int64_t zc_change_stamp(const struct stat *st);
+/* The regular file a read of GOT bytes came from, and (*file_off < 0: asked
+ * with lseek) where it started; false: not a source. */
+bool zc_read_source(int fd, off_t *file_off, size_t got, struct zc_source_id *id);
+
+/* ---- fdcache.c: what fds were found to be, until a hook sees a change ---- */
+unsigned zc_fd_watch(int fd);
+void zc_fd_changed(unsigned first, unsigned last);
+bool zc_source_continues(int fd, off_t start, size_t got, struct zc_source_id *id);
+void zc_source_seen(int fd, unsigned gen, const struct zc_source_id *id, off_t end);
+bool zc_source_recent(int fd);
+bool zc_dest_known(int fd, struct zc_dest *dest);
+void zc_dest_seen(int fd, const struct zc_dest *dest);
 
 /* live.c again, here because it takes the enums above: one decision at a
  * call site, for writes that carried file bytes (shown by zcopy stats). */
