@@ -37,7 +37,9 @@
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
-enum verdict { LEARNING, FAST, PLAIN };
+/* REFUSED: the destination refused the rewrite for a reason that holds
+ * for the next calls too (zc_calibrate_refused): plain, as PLAIN. */
+enum verdict { LEARNING, FAST, PLAIN, REFUSED };
 enum path { PATH_FAST, PATH_PLAIN };
 
 struct site_entry {
@@ -52,6 +54,9 @@ struct site_entry {
     uint32_t method;           /* enum zc_method of the fast samples */
     uint32_t verdicts;         /* how many it has had */
     uint32_t fast_wins_in_a_row;
+    uint32_t refused_why;      /* REFUSED: the enum zc_skip to report, */
+    int32_t refused_fd;        /* for writes to this fd, */
+    uint32_t refused_gen;      /* while fdcache.c sees it unchanged */
     int64_t recheck_at_ns;
 };
 
@@ -93,7 +98,8 @@ static uint32_t size_class_of(size_t bytes)
     return bytes ? 63 - (uint32_t)__builtin_clzll(bytes) : 0;
 }
 
-static struct site_entry *entry_for(const void *site, size_t bytes)
+/* SITE's entry for writes of BYTES; a new one if CLAIM, else NULL. */
+static struct site_entry *find_entry(const void *site, size_t bytes, bool claim)
 {
     struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     uint32_t size_class = size_class_of(bytes);
@@ -106,6 +112,8 @@ static struct site_entry *entry_for(const void *site, size_t bytes)
             return e;
         if (k)
             continue;
+        if (!claim)
+            return NULL;
         /* A free entry: claim it.  Its other fields are zero: LEARNING. */
         if (__atomic_compare_exchange_n(&e->key, &k, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             STORE(e->site, site);
@@ -118,6 +126,11 @@ static struct site_entry *entry_for(const void *site, size_t bytes)
             return e;
     }
     return NULL;  /* full: those sites are rewritten, uncalibrated */
+}
+
+static struct site_entry *entry_for(const void *site, size_t bytes)
+{
+    return find_entry(site, bytes, true);
 }
 
 static uint32_t fake_ns_per_kib(enum path path)
@@ -146,12 +159,26 @@ static uint32_t low_estimate(const uint32_t *v)
     return s[1];
 }
 
+static bool plain_verdict(uint32_t v)
+{
+    return v == PLAIN || v == REFUSED;
+}
+
 static void set_verdict(struct site_entry *e, enum verdict v)
 {
     struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     uint32_t was = __atomic_exchange_n(&e->verdict, v, __ATOMIC_RELAXED);
-    if ((was == PLAIN) != (v == PLAIN))
-        __atomic_add_fetch(&t->undecided_or_fast, v == PLAIN ? (uint32_t)-1 : 1u, __ATOMIC_RELAXED);
+    if (plain_verdict(was) != plain_verdict(v))
+        __atomic_add_fetch(&t->undecided_or_fast, plain_verdict(v) ? (uint32_t)-1 : 1u, __ATOMIC_RELAXED);
+}
+
+/* Reads may rest until the first plain verdict is due again. */
+static void reads_may_rest_until(int64_t recheck, int64_t now)
+{
+    struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    int64_t resume = LOAD(t->reads_resume_at_ns);
+    if (resume <= now || recheck < resume)
+        STORE(t->reads_resume_at_ns, recheck);
 }
 
 /* Both paths sampled: the fast path's cost also has the remembered read's
@@ -183,11 +210,8 @@ static void decide(struct site_entry *e)
         STORE(e->taken[PATH_PLAIN], 0);
         return;
     }
-    if (!fast_wins) {  /* reads may rest until the first verdict due again */
-        int64_t resume = LOAD(t->reads_resume_at_ns);
-        if (resume <= now || recheck < resume)
-            STORE(t->reads_resume_at_ns, recheck);
-    }
+    if (!fast_wins)
+        reads_may_rest_until(recheck, now);
     set_verdict(e, fast_wins ? FAST : PLAIN);
     zc_stats_verdict(LOAD(e->site), (size_t)1 << LOAD(e->size_class), (enum zc_method)LOAD(e->method), fast, plain,
                      fast_wins);  /* for zcopy stats */
@@ -200,16 +224,27 @@ static void begin(struct zc_calibration *c, struct site_entry *e, enum path path
     c->cpu_ns = fake_costs() ? 0 : now_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
-bool zc_calibrate_fast(const void *site, size_t bytes, struct zc_calibration *c)
+/* A refusal is the destination's: a write to another fd (or to the same
+ * number once it names another file) may be rewritten.  (A process forked
+ * from this one, which shares the table, may take another's refusal for
+ * its own fd of that number: a plain call, for a second at most.) */
+static bool refusal_holds(const struct site_entry *e, int fd)
+{
+    return LOAD(e->refused_fd) == fd && zc_fd_unchanged(fd, LOAD(e->refused_gen));
+}
+
+bool zc_calibrate_fast(const void *site, size_t bytes, int fd, struct zc_calibration *c)
 {
     c->entry = NULL;
+    c->refused_why = 0;
     if (!calibrating())
         return true;
     struct site_entry *e = entry_for(site, bytes);
     if (!e)
         return true;
     uint32_t verdict = LOAD(e->verdict);
-    if (verdict != LEARNING && now_ns(CLOCK_MONOTONIC) >= LOAD(e->recheck_at_ns)) {
+    if (verdict != LEARNING &&
+        (now_ns(CLOCK_MONOTONIC) >= LOAD(e->recheck_at_ns) || (verdict == REFUSED && !refusal_holds(e, fd)))) {
         /* Measure both again, from new samples. */
         STORE(e->taken[PATH_FAST], 0);
         STORE(e->taken[PATH_PLAIN], 0);
@@ -218,7 +253,9 @@ bool zc_calibrate_fast(const void *site, size_t bytes, struct zc_calibration *c)
     }
     if (verdict == FAST)
         return true;
-    if (verdict == PLAIN)
+    if (verdict == REFUSED)
+        c->refused_why = (int)LOAD(e->refused_why);
+    if (plain_verdict(verdict))
         return false;
     uint32_t turn = __atomic_fetch_add(&e->turn, 1, __ATOMIC_RELAXED);
     enum path path = turn & 1 ? PATH_PLAIN : PATH_FAST;
@@ -248,6 +285,54 @@ void zc_calibrate_end(struct zc_calibration *c, ssize_t done, enum zc_method met
         STORE(e->method, (uint32_t)method);
     if (i == SAMPLES - 1 && LOAD(e->taken[c->fast ? PATH_PLAIN : PATH_FAST]) >= SAMPLES)
         decide(e);
+}
+
+/* The destination refused a rewrite at SITE for WHY, a reason that holds
+ * for its next calls too (a file on a filesystem that copies blocks,
+ * O_APPEND, a datagram socket...): until the site is due again, its
+ * writes stay plain with that reason and no check's syscall, and its
+ * reads are not remembered either (a file to file copy on ext4 paid an
+ * fstat and an lseek per chunk for nothing).  Any measurement begun for
+ * this call is dropped. */
+void zc_calibrate_refused(struct zc_calibration *c, const void *site, size_t bytes, int why, int fd, unsigned gen)
+{
+    c->entry = NULL;
+    if (!calibrating())
+        return;
+    struct site_entry *e = entry_for(site, bytes);
+    if (!e)
+        return;
+    int64_t now = now_ns(CLOCK_MONOTONIC), recheck = now + RECHECK_NS;
+    STORE(e->refused_why, (uint32_t)why);
+    STORE(e->refused_fd, fd);
+    STORE(e->refused_gen, gen);
+    STORE(e->recheck_at_ns, recheck);
+    reads_may_rest_until(recheck, now);
+    set_verdict(e, REFUSED);
+}
+
+/* While every site rests plain, reads are not remembered, so a write at
+ * such a site finds none of its bytes known: its reason is still the
+ * verdict's (calibrated_plain, or what the destination refused), not
+ * not_from_file.  0: no verdict to report. */
+int zc_calibrate_resting_reason(const void *site, size_t bytes, int fd)
+{
+    if (!calibrating() || zc_calibrate_wants_reads())
+        return 0;
+    struct site_entry *e = find_entry(site, bytes, false);
+    if (!e)
+        return 0;
+    uint32_t verdict = LOAD(e->verdict);
+    if (verdict == REFUSED && !refusal_holds(e, fd)) {
+        /* Another destination: learn it, with reads remembered again. */
+        STORE(e->taken[PATH_FAST], 0);
+        STORE(e->taken[PATH_PLAIN], 0);
+        set_verdict(e, LEARNING);
+        return 0;
+    }
+    if (verdict == REFUSED)
+        return (int)LOAD(e->refused_why);
+    return verdict == PLAIN ? ZC_SKIP_CALIBRATED_PLAIN : 0;
 }
 
 /* ---- the plain call a calibration chose, made by the hook ---- */

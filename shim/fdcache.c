@@ -41,7 +41,7 @@ unsigned zc_fd_watch(int fd)
     return __atomic_load_n(&generation[s], __ATOMIC_SEQ_CST);
 }
 
-static bool unchanged_since(int fd, unsigned gen)
+bool zc_fd_unchanged(int fd, unsigned gen)
 {
     return __atomic_load_n(&generation[slot_of((unsigned)fd)], __ATOMIC_SEQ_CST) == gen;
 }
@@ -81,7 +81,7 @@ static struct source_seen *source_entry(int fd)
 bool zc_source_recent(int fd)
 {
     struct source_seen *seen = source_entry(fd);
-    return seen->fd == fd && unchanged_since(fd, seen->gen);
+    return seen->fd == fd && zc_fd_unchanged(fd, seen->gen);
 }
 
 /* Whether fd's last read ended at START, with fd unchanged since: then the
@@ -90,7 +90,7 @@ bool zc_source_recent(int fd)
 bool zc_source_continues(int fd, off_t start, size_t got, struct zc_source_id *id)
 {
     struct source_seen *seen = source_entry(fd);
-    if (seen->fd != fd || seen->end != start || start < 0 || !unchanged_since(fd, seen->gen))
+    if (seen->fd != fd || seen->end != start || start < 0 || !zc_fd_unchanged(fd, seen->gen))
         return false;
     *id = seen->id;
     seen->end = start + (off_t)got;
@@ -118,7 +118,7 @@ static ZC_TLS struct {
 
 bool zc_dest_known(int fd, struct zc_dest *dest)
 {
-    if (zc_cfg.mode != ZC_MODE_TRUST || last_dest.fd != fd || !unchanged_since(fd, last_dest.gen))
+    if (zc_cfg.mode != ZC_MODE_TRUST || last_dest.fd != fd || !zc_fd_unchanged(fd, last_dest.gen))
         return false;
     *dest = last_dest.dest;
     dest->known = true;

@@ -210,6 +210,24 @@ static enum zc_skip plain_after_file_readable(const struct plan *plan)
     return ZC_SKIP_NONE;
 }
 
+/* What the destination will refuse at the next call too: calibration then
+ * keeps the site plain without asking again for a while.  Not
+ * dest_other: an fd that is not open yet, or not any more. */
+static bool refused_again_next_time(enum zc_skip why)
+{
+    switch (why) {
+    case ZC_SKIP_DEST_NOT_STREAM:
+    case ZC_SKIP_DEST_CHAR_DEVICE:
+    case ZC_SKIP_DEST_APPEND:
+    case ZC_SKIP_DEST_DIRECT:
+    case ZC_SKIP_DEST_FS_COPIES:
+    case ZC_SKIP_BELOW_CLONE_BYTES:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t total, const off_t *dst_off,
                            enum zc_sink sink, int flags, const void *site, struct plan *plan, struct zc_dest *dest,
                            struct zc_calibration *cal)
@@ -218,6 +236,9 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
      * to tell copy loops below the threshold from other writes. */
     bool small = total < zc_cfg.min_bytes || total == 0;
     enum zc_skip why = make_plan(iov, iovcnt, plan);
+    int resting;
+    if (why == ZC_SKIP_NOT_FROM_FILE && !small && (resting = zc_calibrate_resting_reason(site, total, fd)))
+        return (enum zc_skip)resting;
     if (why)
         return why;
     if (small || plan->file_bytes < zc_cfg.min_bytes)
@@ -228,15 +249,16 @@ static enum zc_skip decide(int fd, const struct iovec *iov, int iovcnt, size_t t
     /* Never slower: whether rewriting pays at this site, as measured on
      * this machine.  Asked before the checks' syscalls: they are part of
      * what a rewrite costs. */
-    if (!zc_calibrate_fast(site, total, cal))
-        return ZC_SKIP_CALIBRATED_PLAIN;
-    if ((why = zc_classify_dest(fd, dest)))
-        return why;
+    if (!zc_calibrate_fast(site, total, fd, cal))
+        return cal->refused_why ? (enum zc_skip)cal->refused_why : ZC_SKIP_CALIBRATED_PLAIN;
+    unsigned dest_gen = zc_fd_watch(fd);  /* before the fstat: fdcache.c */
     /* Before the fcntl of the open flags: a file refused here costs none. */
-    if (dest->kind == ZC_DEST_FILE && (why = file_to_file_pays(plan, dest)))
+    if ((why = zc_classify_dest(fd, dest)) || (dest->kind == ZC_DEST_FILE && (why = file_to_file_pays(plan, dest))) ||
+        (why = zc_dest_open_flags(fd, dest))) {
+        if (refused_again_next_time(why))
+            zc_calibrate_refused(cal, site, total, why, fd, dest_gen);
         return why;
-    if ((why = zc_dest_open_flags(fd, dest)))
-        return why;
+    }
     if (dst_off && dest->kind != ZC_DEST_FILE)
         return ZC_SKIP_DEST_OTHER;  /* pwrite on a pipe or socket: ESPIPE */
     if (sink == ZC_SINK_SEND && dest->kind != ZC_DEST_SOCKET)

@@ -214,6 +214,7 @@ bool zc_read_source(int fd, off_t *file_off, size_t got, struct zc_source_id *id
 
 /* ---- fdcache.c: what fds were found to be, until a hook sees a change ---- */
 unsigned zc_fd_watch(int fd);
+bool zc_fd_unchanged(int fd, unsigned gen);
 void zc_fd_changed(unsigned first, unsigned last);
 bool zc_source_continues(int fd, off_t start, size_t got, struct zc_source_id *id);
 void zc_source_seen(int fd, unsigned gen, const struct zc_source_id *id, off_t end);
@@ -275,12 +276,17 @@ struct zc_calibration {
     void *entry;  /* NULL: this call is not measured */
     bool fast;
     int64_t cpu_ns;
+    int refused_why;  /* zc_calibrate_fast false: the enum zc_skip, if not calibrated_plain */
 };
 void zc_calibrate_init(void);
 /* Whether a rewritable write at SITE should take the fast call; *c is
  * set when the call is measured: pass it to zc_calibrate_end after it. */
-bool zc_calibrate_fast(const void *site, size_t bytes, struct zc_calibration *c);
+bool zc_calibrate_fast(const void *site, size_t bytes, int fd, struct zc_calibration *c);
 void zc_calibrate_end(struct zc_calibration *c, ssize_t done, enum zc_method method);
+/* The destination refused the rewrite, and will refuse the site's next. */
+void zc_calibrate_refused(struct zc_calibration *c, const void *site, size_t bytes, int why, int fd, unsigned gen);
+/* The verdict's reason for a write whose bytes no resting read holds. */
+int zc_calibrate_resting_reason(const void *site, size_t bytes, int fd);
 /* A measured plain call, made by the hook after zc_rewrite declined. */
 void zc_calibrate_plain_begin(const struct zc_calibration *c);
 void zc_calibrate_plain_end(ssize_t done);

@@ -102,3 +102,17 @@ copy() {
   timeout 20 tail --pid="$TRACER" -f /dev/null
   [ "$(fast_bytes log sendfile)" -eq $((LEARN * CHUNK)) ]
 }
+
+# legacy-cp copies file to file on this ext4 or tmpfs, where zcopy leaves
+# it plain (dest_fs_copies): with the fast call measured cheaper, only the
+# refusal keeps the site plain.
+@test "a destination that refuses (file to file on a filesystem that copies) rests the site: no fstat or lseek per chunk, and the reason stays dest_fs_copies" {
+  make -s -C "$ZC_ROOT" examples/legacy-cp
+  ZCOPY_FILE_TO_FILE= ZCOPY_CALIBRATE_COSTS=100,900 ZCOPY_STATS="$PWD/stats" \
+    strace -f -c -o counts -E LD_PRELOAD="$ZC_PRELOAD" -- "${ZC_RUN[@]}" "$EXAMPLES/legacy-cp" -b $CHUNK src dst
+  cmp src dst
+  cat stats counts
+  grep -Eq '^zcopy:   skip dest_fs_copies 64$' stats
+  checks=$(awk '$NF ~ /^(fstat|lseek)$/ { n += (($(NF-1) ~ /^[0-9]+$/) ? $(NF-1) : $(NF-2)) } END { print n + 0 }' counts)
+  [ "$checks" -le 16 ] || fail "$checks fstat and lseek calls for 64 chunks"
+}
