@@ -54,6 +54,7 @@ struct site_entry {
     uint32_t method;           /* enum zc_method of the fast samples */
     uint32_t verdicts;         /* how many it has had */
     uint32_t fast_wins_in_a_row;
+    uint32_t last_verdict;     /* FAST or PLAIN: the last one decide() made */
     uint32_t refused_why;      /* REFUSED: the enum zc_skip to report, */
     int32_t refused_fd;        /* for writes to this fd, */
     uint32_t refused_gen;      /* while fdcache.c sees it unchanged */
@@ -191,8 +192,6 @@ static void decide(struct site_entry *e)
     uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN]);
     uint64_t kib = ((uint64_t)1 << LOAD(e->size_class)) / 1024 + 1;
     fast += (uint32_t)((uint64_t)LOAD(t->track_ns) / kib);
-    STORE(e->chosen_ns_per_kib[PATH_FAST], fast);
-    STORE(e->chosen_ns_per_kib[PATH_PLAIN], plain);
     /* The first verdict is checked again soon: early calls pay costs that
      * later ones do not (fresh pages, cold caches). */
     bool first = __atomic_fetch_add(&e->verdicts, 1, __ATOMIC_RELAXED) == 0 && !fake_costs();
@@ -212,6 +211,11 @@ static void decide(struct site_entry *e)
     }
     if (!fast_wins)
         reads_may_rest_until(recheck, now);
+    /* What the summary shows: the last verdict, not a first win that
+     * still waits for its second. */
+    STORE(e->chosen_ns_per_kib[PATH_FAST], fast);
+    STORE(e->chosen_ns_per_kib[PATH_PLAIN], plain);
+    STORE(e->last_verdict, fast_wins ? FAST : PLAIN);
     set_verdict(e, fast_wins ? FAST : PLAIN);
     zc_stats_verdict(LOAD(e->site), (size_t)1 << LOAD(e->size_class), (enum zc_method)LOAD(e->method), fast, plain,
                      fast_wins);  /* for zcopy stats */
@@ -407,9 +411,7 @@ int zc_calibrate_verdicts(struct zc_verdict *out, int max)
             .method = (enum zc_method)LOAD(e->method),
             .fast_ns_per_kib = fast,
             .plain_ns_per_kib = LOAD(e->chosen_ns_per_kib[PATH_PLAIN]),
-            .fast_chosen = LOAD(e->verdict) == FAST ||
-                           (LOAD(e->verdict) == LEARNING &&
-                            (uint64_t)fast * 20 < (uint64_t)LOAD(e->chosen_ns_per_kib[PATH_PLAIN]) * 19),
+            .fast_chosen = LOAD(e->last_verdict) == FAST,
         };
     }
     return n;
