@@ -72,6 +72,9 @@ struct site_table {
 static struct site_table private_table;
 static struct site_table *table = &private_table;
 
+/* Deadlines use CLOCK_MONOTONIC_COARSE: a tick (1-10 ms) late is nothing
+ * to a verdict due in a second, and it is read on every remembered read
+ * without the cost of the precise clock. */
 static int64_t now_ns(clockid_t clock)
 {
     struct timespec t;
@@ -195,7 +198,7 @@ static void decide(struct site_entry *e)
     /* The first verdict is checked again soon: early calls pay costs that
      * later ones do not (fresh pages, cold caches). */
     bool first = __atomic_fetch_add(&e->verdicts, 1, __ATOMIC_RELAXED) == 0 && !fake_costs();
-    int64_t now = now_ns(CLOCK_MONOTONIC), recheck = now + (first ? FIRST_RECHECK_NS : RECHECK_NS);
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = now + (first ? FIRST_RECHECK_NS : RECHECK_NS);
     STORE(e->recheck_at_ns, recheck);
     bool fast_wins = (uint64_t)fast * 20 < (uint64_t)plain * 19;
     uint32_t in_a_row = fast_wins ? LOAD(e->fast_wins_in_a_row) + 1 : 0;
@@ -248,7 +251,7 @@ bool zc_calibrate_fast(const void *site, size_t bytes, int fd, struct zc_calibra
         return true;
     uint32_t verdict = LOAD(e->verdict);
     if (verdict != LEARNING &&
-        (now_ns(CLOCK_MONOTONIC) >= LOAD(e->recheck_at_ns) || (verdict == REFUSED && !refusal_holds(e, fd)))) {
+        (now_ns(CLOCK_MONOTONIC_COARSE) >= LOAD(e->recheck_at_ns) || (verdict == REFUSED && !refusal_holds(e, fd)))) {
         /* Measure both again, from new samples. */
         STORE(e->taken[PATH_FAST], 0);
         STORE(e->taken[PATH_PLAIN], 0);
@@ -306,7 +309,7 @@ void zc_calibrate_refused(struct zc_calibration *c, const void *site, size_t byt
     struct site_entry *e = entry_for(site, bytes);
     if (!e)
         return;
-    int64_t now = now_ns(CLOCK_MONOTONIC), recheck = now + RECHECK_NS;
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = now + RECHECK_NS;
     STORE(e->refused_why, (uint32_t)why);
     STORE(e->refused_fd, fd);
     STORE(e->refused_gen, gen);
@@ -366,7 +369,7 @@ bool zc_calibrate_wants_reads(void)
     struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     if (LOAD(t->undecided_or_fast) || !LOAD(t->sites))
         return true;
-    return now_ns(CLOCK_MONOTONIC) >= LOAD(t->reads_resume_at_ns);
+    return now_ns(CLOCK_MONOTONIC_COARSE) >= LOAD(t->reads_resume_at_ns);
 }
 
 /* The second to the fifth remembered read of each thread are measured,

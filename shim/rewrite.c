@@ -347,6 +347,14 @@ bool zc_rewrite(int fd, const struct iovec *iov, int iovcnt, const off_t *dst_of
         zc_stats_skip(ZC_SKIP_BELOW_MIN_BYTES);  /* check 1: too small to pay */
         return false;
     }
+    /* Check 2 before the plan's 7 KiB of stack: with no read remembered
+     * (while calibration rests them, plain paying at every site), no write
+     * carries a file's bytes.  Counted as make_plan would have. */
+    if (zc_track_empty()) {
+        int resting = total >= zc_cfg.min_bytes ? zc_calibrate_resting_reason(site, total, fd) : 0;
+        zc_stats_skip(resting ? (enum zc_skip)resting : ZC_SKIP_NOT_FROM_FILE);
+        return false;
+    }
     return rewrite_planned(fd, iov, iovcnt, total, dst_off, sink, flags, site, result);
 }
 

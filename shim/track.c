@@ -239,9 +239,22 @@ static void mark_writable(const void *addr, size_t len)
 void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
 {
     uintptr_t a = (uintptr_t)p, next = a + n;
+    /* Nothing remembered (calibration chose plain everywhere, so reads are
+     * not noted): every byte is plain, without a look at every slot. */
+    if (zc_track_empty()) {
+        *hit = (struct zc_hit){ .fd = -1, .len = n };
+        return;
+    }
     struct track_slot best = { 0 }, copy;
     int best_i = 0;
     for (int i = 0; i < TRACK_SLOTS; i++) {
+        /* A relaxed look first: a slot that is empty, or neither holds p
+         * nor starts before next, needs no consistent copy.  Racing a
+         * writer here is finding the slot busy: a missed rewrite at worst. */
+        size_t slen = __atomic_load_n(&slots[i].len, __ATOMIC_RELAXED);
+        uintptr_t sa = __atomic_load_n(&slots[i].start, __ATOMIC_RELAXED);
+        if (!slen || !((a >= sa && a < sa + slen) || (sa > a && sa < next)))
+            continue;
         if (!slot_read(&slots[i], &copy))
             continue;
         if (a >= copy.start && a < copy.start + copy.len) {
@@ -269,6 +282,12 @@ void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit)
     hit->len = n < avail ? n : avail;
     hit->origin = best.origin;
     hit->changed_ns = best.changed_ns;
+}
+
+/* Nothing remembered: no write can carry a file's bytes. */
+bool zc_track_empty(void)
+{
+    return !__atomic_load_n(&filled_slots, __ATOMIC_ACQUIRE);
 }
 
 /* Stores into a writable shared mapping of a file change it without

@@ -252,6 +252,7 @@ void zc_track_after_fork(void);
 void zc_track_forget_fd(int fd);
 void zc_track_forget_fds(unsigned first, unsigned last);
 void zc_track_lookup(const char *p, size_t n, struct zc_hit *hit);
+bool zc_track_empty(void);  /* no read or mapping remembered */
 void zc_note_read(int fd, const void *buf, ssize_t got, off_t file_off);
 void zc_note_readv(int fd, const struct iovec *iov, int iovcnt, ssize_t got, off_t file_off);
 void zc_note_overwrite(const void *buf, ssize_t got);
