@@ -19,16 +19,22 @@ static ssize_t counted_plain(ssize_t r)
 
 /* Rewrite.c's first check, made here before anything else: most of a
  * server's writes are a few hundred bytes, and each hook instruction is
- * paid on every one of them (make bench's W5).  Not inside zcopy (a
- * handler interrupting a hook), where the call is plain and uncounted. */
-static inline bool too_small_to_rewrite(size_t n)
+ * paid on every one of them (make bench's W5).  With zcopy off, every
+ * write is plain here (limit SIZE_MAX).  Not inside zcopy (a handler
+ * interrupting a hook): rewrite.c declines those, counted as plain only. */
+static inline bool too_small_to_rewrite(size_t n, size_t limit)
 {
-    return n < zc_small_write_limit() && !zc_depth;
+    return n < limit && !zc_depth;
 }
 
-static ssize_t counted_small(ssize_t r)
+/* Counted as rewrite.c would: below ZCOPY_MIN_BYTES, or plain alone while
+ * zcopy is off. */
+static inline ssize_t counted_small(ssize_t r, size_t limit)
 {
-    zc_stats_small_plain(r);
+    if (limit == SIZE_MAX)
+        zc_stats_add(ZC_PLAIN, r);
+    else
+        zc_stats_small_plain(r);
     return r;
 }
 
@@ -164,18 +170,26 @@ EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
  * each other share an inner function so that it stays the program's. */
 #define CALL_SITE __builtin_return_address(0)
 
+/* The write zc_rewrite decides, apart from write() so that the small path
+ * keeps a small frame. */
+static __attribute__((noinline)) ssize_t write_via_rewrite(int fd, const void *buf, size_t n, const void *site)
+{
+    struct iovec iov = { (void *)buf, n };
+    ssize_t r;
+    if (zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_WRITE, 0, site, &r))
+        return r;
+    return counted_plain(real_write(fd, buf, n));
+}
+
 EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     if (!zc_ready())
         return syscall(SYS_write, fd, buf, n);
     zc_inflight_settle_fd(fd);
-    if (too_small_to_rewrite(n))
-        return counted_small(real_write(fd, buf, n));
-    struct iovec iov = { (void *)buf, n };
-    ssize_t r;
-    if (zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_WRITE, 0, CALL_SITE, &r))
-        return r;
-    return counted_plain(real_write(fd, buf, n));
+    size_t limit = zc_small_write_limit();
+    if (too_small_to_rewrite(n, limit))
+        return counted_small(real_write(fd, buf, n), limit);
+    return write_via_rewrite(fd, buf, n, CALL_SITE);
 }
 
 static ssize_t pwrite_at(int fd, const void *buf, size_t n, off64_t off, const void *site)
@@ -216,8 +230,9 @@ static ssize_t sendto_from(int fd, const void *buf, size_t n, int flags, const s
 {
     if (!zc_ready())
         return syscall(SYS_sendto, fd, buf, n, flags, addr, addrlen);
-    if (!addr && too_small_to_rewrite(n))
-        return counted_small(real_sendto(fd, buf, n, flags, addr, addrlen));
+    size_t limit = zc_small_write_limit();
+    if (!addr && too_small_to_rewrite(n, limit))
+        return counted_small(real_sendto(fd, buf, n, flags, addr, addrlen), limit);
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
     if (!addr && zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_SEND, flags, site, &r))

@@ -40,6 +40,7 @@
  * resolving the pid of the process whose thread does it (a fork child
  * whose parent was resolving in another thread takes over). */
 int zc_symbols_state;
+size_t zc_small_limit;
 static const char *missing_symbol;  /* the first mandatory one dlsym did not find */
 ZC_TLS int zc_depth;
 static ZC_TLS int resolving_here;
@@ -132,6 +133,9 @@ __attribute__((constructor)) static void zc_start(void)
     zc_live_init();
     zc_log_init();
     pthread_atfork(NULL, NULL, zc_after_fork_in_child);
+    /* Release: a hook that sees the limit sees the settings it came from. */
+    size_t small = zc_cfg.mode == ZC_MODE_OFF ? SIZE_MAX : zc_logging() ? 0 : zc_cfg.min_bytes;
+    __atomic_store_n(&zc_small_limit, small, __ATOMIC_RELEASE);
     zc_depth--;
 }
 

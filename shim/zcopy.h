@@ -173,11 +173,19 @@ static inline bool zc_logging(void)
 {
     return zc_cfg.log_dest[0] || zc_cfg.mode == ZC_MODE_DIAG;
 }
-/* Writes shorter than this are plain without a look (rewrite.c's check 1);
- * 0 while off, or while a log wants to see them all. */
+/* symbols.c: zc_small_write_limit's answer, set once by the constructor
+ * from the settings; 0 before. */
+extern size_t zc_small_limit;
+/* Writes shorter than this are plain without a look (rewrite.c's check 1):
+ * min_bytes, or every write (SIZE_MAX) while zcopy is off; 0 before the
+ * settings are read, or while a log wants to see every write.  One load:
+ * each hook instruction is paid on every write (make bench's W5).  Not
+ * changed when zcopy turns itself off before a seccomp filter (seccomp.c):
+ * the plain call is the same, only its count differs, and nothing reads
+ * the counts after that (the live file goes, and no summary is printed). */
 static inline size_t zc_small_write_limit(void)
 {
-    return zc_active() && !zc_logging() ? zc_cfg.min_bytes : 0;
+    return __atomic_load_n(&zc_small_limit, __ATOMIC_ACQUIRE);
 }
 
 /* ---- fdclass.c: what an fd is, checked at the moment of use ---- */
