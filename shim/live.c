@@ -367,7 +367,9 @@ static __attribute__((noinline)) struct zc_live_counts *live_attach(void)
     struct live_local *l = __atomic_load_n(&local, __ATOMIC_ACQUIRE);
     if (!__atomic_load_n(&counting, __ATOMIC_ACQUIRE) || l == &fallback_local)
         return NULL;
-    if (!file_wanted) {
+    /* Once the program has a seccomp filter of its own, zcopy makes no call
+     * of its own (seccomp.c): a child forked then counts in memory only. */
+    if (!file_wanted || zc_seccomp_installed()) {
         __atomic_store_n(&l->stripes, l->own, __ATOMIC_RELEASE);
         return l->own;
     }
