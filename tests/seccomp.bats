@@ -11,7 +11,7 @@ bats_require_minimum_version 1.5.0
 setup_file() {
   load test_helper/common
   make -s -C "$ZC_ROOT" shim/libzcopy.so tests/progs/seckill tests/progs/selffilter tests/progs/copyloop \
-    tests/progs/pipecopy
+    tests/progs/pipecopy tests/progs/forkfilter
 }
 
 setup() {
@@ -48,6 +48,12 @@ setup() {
   # The first chunk went by splice, before the filter; none after it.
   [ "$(fast_bytes trace splice)" -eq 65536 ]
   awk '/PR_SET_SECCOMP/ { on = 1 } on && /splice\(/ { bad = 1 } END { exit bad }' trace
+}
+
+@test "a child forked after the program's own filter (one that kills openat) makes no live stats file: no SIGSYS, in safe and off mode" {
+  for mode in safe off; do
+    run -0 env ZCOPY_MODE=$mode LD_PRELOAD="$ZC_PRELOAD" "${ZC_RUN[@]}" "$PROGS/forkfilter"
+  done
 }
 
 @test "no filter: nothing is said, and the copy is rewritten as before" {
