@@ -5,16 +5,12 @@
  * Exits 125 on its own errors. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "seccomp_arch.h"
+#include "killfilter.h"
 
 static const struct { const char *name; int nr; } calls[] = {
 	{ "sendfile", SYS_sendfile },
@@ -30,27 +26,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: seckill CALL[,CALL...] CMD [ARGS...]\n");
 		return 125;
 	}
-	/* arch check, load nr, then per call: equal -> kill */
-	struct sock_filter prog[4 + 2 * NCALLS + 1];
-	int n = 0;
-	prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
-	prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0);
-	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	prog[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	int nrs[NCALLS], count = 0;
 	for (char *save, *name = strtok_r(argv[1], ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		int i = 0;
 		while (i < NCALLS && strcmp(calls[i].name, name))
 			i++;
-		if (i == NCALLS || n > (int)(sizeof prog / sizeof prog[0]) - 3) {
+		if (i == NCALLS || count == NCALLS) {
 			fprintf(stderr, "seckill: unknown or repeated call %s\n", name);
 			return 125;
 		}
-		prog[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, calls[i].nr, 0, 1);
-		prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+		nrs[count++] = calls[i].nr;
 	}
-	prog[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	struct sock_fprog fprog = { .len = (unsigned short)n, .filter = prog };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0) {
+	if (install_kill_filter(nrs, count) < 0) {
 		fprintf(stderr, "seckill: seccomp: %s\n", strerror(errno));
 		return 125;
 	}
