@@ -31,6 +31,7 @@
 #define SITES 64
 #define WARMUP 6                         /* first calls of a site, not measured */
 #define SAMPLES 7                        /* of each path, before a verdict */
+#define EARLY_SAMPLES 3                  /* of each, enough to see a fast call 1.5 times as dear */
 #define FIRST_RECHECK_NS 250000000LL     /* a site's first verdict is measured again after this */
 #define RECHECK_NS 1000000000LL          /* and every later one after this */
 #define TRACK_SAMPLE_EVERY 32            /* remembered reads whose cost is measured */
@@ -147,14 +148,15 @@ static bool fake_costs(void)
     return zc_cfg.calibrate_fast_ns || zc_cfg.calibrate_plain_ns;
 }
 
-/* The second smallest sample: CPU time only ever errs upwards (a page
- * fault, a cache miss, an interrupt), so the low end is the path's own
- * cost; the second, not the first, so one odd sample cannot decide. */
-static uint32_t low_estimate(const uint32_t *v)
+/* The second smallest of the first N samples: CPU time only ever errs
+ * upwards (a page fault, a cache miss, an interrupt), so the low end is
+ * the path's own cost; the second, not the first, so one odd sample
+ * cannot decide. */
+static uint32_t low_estimate(const uint32_t *v, int n)
 {
     uint32_t s[SAMPLES];
     memcpy(s, v, sizeof s);
-    for (int i = 1; i < SAMPLES; i++)
+    for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
             uint32_t x = s[j];
             s[j] = s[j - 1];
@@ -185,21 +187,45 @@ static void reads_may_rest_until(int64_t recheck, int64_t now)
         STORE(t->reads_resume_at_ns, recheck);
 }
 
-/* Both paths sampled: the fast path's cost also has the remembered read's
- * (per KiB of this size class).  It must be 5% cheaper to be kept: where
- * the two are close, the plain call risks nothing. */
-static void decide(struct site_entry *e)
+/* What remembering the read adds to a fast call, per KiB of this size class. */
+static uint32_t track_ns_per_kib(const struct site_entry *e)
 {
     struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
-    uint32_t fast = low_estimate(e->ns_per_kib[PATH_FAST]);
-    uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN]);
     uint64_t kib = ((uint64_t)1 << LOAD(e->size_class)) / 1024 + 1;
-    fast += (uint32_t)((uint64_t)LOAD(t->track_ns) / kib);
-    /* The first verdict is checked again soon: early calls pay costs that
-     * later ones do not (fresh pages, cold caches). */
+    return (uint32_t)((uint64_t)LOAD(t->track_ns) / kib);
+}
+
+/* Both paths sampled: the fast path's cost also has the remembered read's.
+ * It must be 5% cheaper to be kept: where the two are close, the plain
+ * call risks nothing. */
+/* When the verdict being taken is measured again: the first one soon,
+ * since early calls pay costs that later ones do not (fresh pages, cold
+ * caches). */
+static int64_t schedule_recheck(struct site_entry *e, int64_t now)
+{
     bool first = __atomic_fetch_add(&e->verdicts, 1, __ATOMIC_RELAXED) == 0 && !fake_costs();
-    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = now + (first ? FIRST_RECHECK_NS : RECHECK_NS);
+    int64_t recheck = now + (first ? FIRST_RECHECK_NS : RECHECK_NS);
     STORE(e->recheck_at_ns, recheck);
+    return recheck;
+}
+
+/* The verdict, and what the summary shows of it: the last one taken, not
+ * a first win that still waits for its second. */
+static void record_verdict(struct site_entry *e, uint32_t fast, uint32_t plain, bool fast_wins)
+{
+    STORE(e->chosen_ns_per_kib[PATH_FAST], fast);
+    STORE(e->chosen_ns_per_kib[PATH_PLAIN], plain);
+    STORE(e->last_verdict, fast_wins ? FAST : PLAIN);
+    set_verdict(e, fast_wins ? FAST : PLAIN);
+    zc_stats_verdict(LOAD(e->site), (size_t)1 << LOAD(e->size_class), (enum zc_method)LOAD(e->method), fast, plain,
+                     fast_wins);  /* for zcopy stats */
+}
+
+static void decide(struct site_entry *e)
+{
+    uint32_t fast = low_estimate(e->ns_per_kib[PATH_FAST], SAMPLES) + track_ns_per_kib(e);
+    uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN], SAMPLES);
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = schedule_recheck(e, now);
     bool fast_wins = (uint64_t)fast * 20 < (uint64_t)plain * 19;
     uint32_t in_a_row = fast_wins ? LOAD(e->fast_wins_in_a_row) + 1 : 0;
     STORE(e->fast_wins_in_a_row, in_a_row);
@@ -214,14 +240,36 @@ static void decide(struct site_entry *e)
     }
     if (!fast_wins)
         reads_may_rest_until(recheck, now);
-    /* What the summary shows: the last verdict, not a first win that
-     * still waits for its second. */
-    STORE(e->chosen_ns_per_kib[PATH_FAST], fast);
-    STORE(e->chosen_ns_per_kib[PATH_PLAIN], plain);
-    STORE(e->last_verdict, fast_wins ? FAST : PLAIN);
-    set_verdict(e, fast_wins ? FAST : PLAIN);
-    zc_stats_verdict(LOAD(e->site), (size_t)1 << LOAD(e->size_class), (enum zc_method)LOAD(e->method), fast, plain,
-                     fast_wins);  /* for zcopy stats */
+    record_verdict(e, fast, plain, fast_wins);
+}
+
+/* After EARLY_SAMPLES of each: whether even the cheapest fast call cost
+ * over 1.5 times the dearest plain one.  The plain verdict is then taken
+ * at once: learning makes its fast calls at the fast path's cost, and with
+ * 1 MiB writes into a pipe, where a fast call cost two to three times a
+ * plain one, its 10 fast calls were 1-3% of a short copy (make bench's
+ * W1).  CPU time only errs upwards, so three fast samples all that much
+ * too dear are no accident; and a plain verdict is measured again soon. */
+static bool fast_clearly_dearer(const struct site_entry *e)
+{
+    uint32_t cheapest_fast = UINT32_MAX, dearest_plain = 0;
+    for (int i = 0; i < EARLY_SAMPLES; i++) {
+        uint32_t f = LOAD(e->ns_per_kib[PATH_FAST][i]), p = LOAD(e->ns_per_kib[PATH_PLAIN][i]);
+        cheapest_fast = f < cheapest_fast ? f : cheapest_fast;
+        dearest_plain = p > dearest_plain ? p : dearest_plain;
+    }
+    return ((uint64_t)cheapest_fast + track_ns_per_kib(e)) * 2 > (uint64_t)dearest_plain * 3;
+}
+
+/* The plain verdict fast_clearly_dearer found, as decide() takes one. */
+static void decide_plain_early(struct site_entry *e)
+{
+    uint32_t fast = low_estimate(e->ns_per_kib[PATH_FAST], EARLY_SAMPLES) + track_ns_per_kib(e);
+    uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN], EARLY_SAMPLES);
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE);
+    STORE(e->fast_wins_in_a_row, 0);
+    reads_may_rest_until(schedule_recheck(e, now), now);
+    record_verdict(e, fast, plain, false);
 }
 
 static void begin(struct zc_calibration *c, struct site_entry *e, enum path path)
@@ -290,8 +338,11 @@ void zc_calibrate_end(struct zc_calibration *c, ssize_t done, enum zc_method met
     STORE(e->ns_per_kib[path][i], per_kib > UINT32_MAX ? UINT32_MAX : (uint32_t)per_kib);
     if (c->fast)
         STORE(e->method, (uint32_t)method);
-    if (i == SAMPLES - 1 && LOAD(e->taken[c->fast ? PATH_PLAIN : PATH_FAST]) >= SAMPLES)
+    uint32_t other = LOAD(e->taken[c->fast ? PATH_PLAIN : PATH_FAST]);
+    if (i == SAMPLES - 1 && other >= SAMPLES)
         decide(e);
+    else if (i == EARLY_SAMPLES - 1 && other >= EARLY_SAMPLES && other < SAMPLES && fast_clearly_dearer(e))
+        decide_plain_early(e);
 }
 
 /* The destination refused a rewrite at SITE for WHY, a reason that holds
