@@ -32,6 +32,8 @@
 #define WARMUP 6                         /* first calls of a site, not measured */
 #define SAMPLES 7                        /* of each path, before a verdict */
 #define EARLY_SAMPLES 3                  /* of each, enough to see a fast call 1.5 times as dear */
+#define WATCH_EVERY 32                   /* once the fast call is chosen, one call in this many is measured, */
+#define WATCH_SAMPLES 5                  /* and the last this many must still find it cheaper */
 #define FIRST_RECHECK_NS 250000000LL     /* a site's first verdict is measured again after this */
 #define RECHECK_NS 1000000000LL          /* and every later one after this */
 #define TRACK_SAMPLE_EVERY 32            /* remembered reads whose cost is measured */
@@ -56,6 +58,9 @@ struct site_entry {
     uint32_t verdicts;         /* how many it has had */
     uint32_t fast_wins_in_a_row;
     uint32_t last_verdict;     /* FAST or PLAIN: the last one decide() made */
+    uint32_t watch_calls;      /* FAST: calls since the verdict, */
+    uint32_t watch_taken;      /* how many of them were measured, */
+    uint32_t watched[WATCH_SAMPLES];  /* and the last ones' ns per KiB */
     uint32_t refused_why;      /* REFUSED: the enum zc_skip to report, */
     int32_t refused_fd;        /* for writes to this fd, */
     uint32_t refused_gen;      /* while fdcache.c sees it unchanged */
@@ -138,8 +143,10 @@ static struct site_entry *entry_for(const void *site, size_t bytes)
     return find_entry(site, bytes, true);
 }
 
-static uint32_t fake_ns_per_kib(enum path path)
+static uint32_t fake_ns_per_kib(enum path path, bool watching)
 {
+    if (watching)
+        return zc_cfg.calibrate_fast_later_ns;
     return path == PATH_FAST ? zc_cfg.calibrate_fast_ns : zc_cfg.calibrate_plain_ns;
 }
 
@@ -155,7 +162,7 @@ static bool fake_costs(void)
 static uint32_t low_estimate(const uint32_t *v, int n)
 {
     uint32_t s[SAMPLES];
-    memcpy(s, v, sizeof s);
+    memcpy(s, v, (size_t)n * sizeof *s);
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && s[j] < s[j - 1]; j--) {
             uint32_t x = s[j];
@@ -213,6 +220,10 @@ static int64_t schedule_recheck(struct site_entry *e, int64_t now)
  * a first win that still waits for its second. */
 static void record_verdict(struct site_entry *e, uint32_t fast, uint32_t plain, bool fast_wins)
 {
+    if (fast_wins) {
+        STORE(e->watch_calls, 0);
+        STORE(e->watch_taken, 0);
+    }
     STORE(e->chosen_ns_per_kib[PATH_FAST], fast);
     STORE(e->chosen_ns_per_kib[PATH_PLAIN], plain);
     STORE(e->last_verdict, fast_wins ? FAST : PLAIN);
@@ -272,6 +283,52 @@ static void decide_plain_early(struct site_entry *e)
     record_verdict(e, fast, plain, false);
 }
 
+/* The mean of N samples but the dearest (one preempted vCPU). */
+static uint32_t mean_but_dearest(const uint32_t *v, int n)
+{
+    uint64_t sum = 0;
+    uint32_t dearest = 0;
+    for (int i = 0; i < n; i++) {
+        sum += v[i];
+        dearest = v[i] > dearest ? v[i] : dearest;
+    }
+    return (uint32_t)((sum - dearest) / (uint64_t)(n - 1));
+}
+
+/* The fast call's watch.  Learning takes the low end of 7 calls, and in
+ * safe mode the fast call's cost is not one figure: the proof's page
+ * faults on the file's mapping come and go with the part of the file, so
+ * that its calls cost 15 µs in one stretch and 45 µs in the next (64 KiB
+ * chunks; a plain write 15 µs).  Learning in a cheap stretch chose the
+ * fast call in 2 or 3 runs of 25 of make bench's W1 at 64 KiB into a
+ * 1 MiB pipe, where fast calls alone make 0.42x of plain's throughput.  So once
+ * chosen, one fast call in WATCH_EVERY is still measured, and when the
+ * mean of the last WATCH_SAMPLES of them (but the dearest) is no longer
+ * 5% under the plain call's cost, the site goes plain until it is
+ * measured again.  A mean, not the low end: here the fast call's cost is
+ * what its calls cost on the whole. */
+static void watch(struct site_entry *e, uint32_t per_kib)
+{
+    if (LOAD(e->verdict) != FAST)
+        return;  /* another thread's watch turned it already */
+    uint32_t i = __atomic_fetch_add(&e->watch_taken, 1, __ATOMIC_RELAXED);
+    STORE(e->watched[i % WATCH_SAMPLES], per_kib);
+    if (i + 1 < WATCH_SAMPLES)
+        return;
+    uint32_t watched[WATCH_SAMPLES];
+    for (int k = 0; k < WATCH_SAMPLES; k++)
+        watched[k] = LOAD(e->watched[k]);
+    uint32_t fast = mean_but_dearest(watched, WATCH_SAMPLES) + track_ns_per_kib(e);
+    uint32_t plain = LOAD(e->chosen_ns_per_kib[PATH_PLAIN]);
+    if ((uint64_t)fast * 20 < (uint64_t)plain * 19)
+        return;
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = now + RECHECK_NS;
+    STORE(e->recheck_at_ns, recheck);
+    STORE(e->fast_wins_in_a_row, 0);
+    reads_may_rest_until(recheck, now);
+    record_verdict(e, fast, plain, false);
+}
+
 static void begin(struct zc_calibration *c, struct site_entry *e, enum path path)
 {
     c->entry = e;
@@ -291,6 +348,7 @@ static bool refusal_holds(const struct site_entry *e, int fd)
 bool zc_calibrate_fast(const void *site, size_t bytes, int fd, struct zc_calibration *c)
 {
     c->entry = NULL;
+    c->watching = false;
     c->refused_why = 0;
     if (!calibrating())
         return true;
@@ -306,8 +364,13 @@ bool zc_calibrate_fast(const void *site, size_t bytes, int fd, struct zc_calibra
         set_verdict(e, LEARNING);
         verdict = LEARNING;
     }
-    if (verdict == FAST)
+    if (verdict == FAST) {
+        if (__atomic_fetch_add(&e->watch_calls, 1, __ATOMIC_RELAXED) % WATCH_EVERY == 0) {
+            begin(c, e, PATH_FAST);
+            c->watching = true;
+        }
         return true;
+    }
     if (verdict == REFUSED)
         c->refused_why = (int)LOAD(e->refused_why);
     if (plain_verdict(verdict))
@@ -329,9 +392,13 @@ void zc_calibrate_end(struct zc_calibration *c, ssize_t done, enum zc_method met
     if (!e || done <= 0)
         return;
     enum path path = c->fast ? PATH_FAST : PATH_PLAIN;
-    uint64_t spent = fake_costs() ? (uint64_t)fake_ns_per_kib(path) * (uint64_t)done / 1024
+    uint64_t spent = fake_costs() ? (uint64_t)fake_ns_per_kib(path, c->watching) * (uint64_t)done / 1024
                                   : (uint64_t)(now_ns(CLOCK_THREAD_CPUTIME_ID) - c->cpu_ns);
     uint64_t per_kib = spent * 1024 / (uint64_t)done;
+    if (c->watching) {
+        watch(e, per_kib > UINT32_MAX ? UINT32_MAX : (uint32_t)per_kib);
+        return;
+    }
     uint32_t i = __atomic_fetch_add(&e->taken[path], 1, __ATOMIC_RELAXED);
     if (i >= SAMPLES)
         return;

@@ -16,7 +16,7 @@
 #define ZCOPY_ENV_BACKTRACE "ZCOPY_BACKTRACE"  /* frames per call site, 0-16 */
 #define ZCOPY_ENV_FILE_TO_FILE "ZCOPY_FILE_TO_FILE" /* clone | always */
 #define ZCOPY_ENV_CALIBRATE "ZCOPY_CALIBRATE"  /* on (default) | off: rewrite every eligible write */
-#define ZCOPY_ENV_CALIBRATE_COSTS "ZCOPY_CALIBRATE_COSTS" /* FAST,PLAIN ns per KiB instead of measuring (tests) */
+#define ZCOPY_ENV_CALIBRATE_COSTS "ZCOPY_CALIBRATE_COSTS" /* FAST,PLAIN[,FAST_LATER] ns per KiB instead of measuring (tests) */
 #define ZCOPY_ENV_NO_CHILDREN "ZCOPY_NO_CHILDREN" /* 1: programs it starts run without zcopy */
 #define ZCOPY_LIB_NAME      "libzcopy.so"
 

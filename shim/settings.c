@@ -75,22 +75,34 @@ static bool parse_calibrate(const char *s, bool *on)
     return true;
 }
 
-/* "FAST,PLAIN": what each path costs per KiB, fixed (calibrate.c), so that
- * tests get the same verdicts on every machine. */
-static bool parse_costs(const char *s, uint32_t *fast, uint32_t *plain)
+/* "FAST,PLAIN[,FAST_LATER]": what each path costs per KiB, fixed
+ * (calibrate.c), so that tests get the same verdicts on every machine;
+ * FAST_LATER, what the fast call costs once it has been chosen (the fast
+ * call's watch).  Each a positive number. */
+static bool parse_costs(const char *s, uint32_t *fast, uint32_t *plain, uint32_t *fast_later)
 {
     if (!s || !*s)
         return true;
-    char *end;
-    unsigned long f = strtoul(s, &end, 10);
-    if (end == s || *end != ',')
+    unsigned long v[3];
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        char *end;
+        v[n] = strtoul(p, &end, 10);
+        if (end == p || !v[n] || v[n] > UINT32_MAX)
+            return false;
+        n++;
+        if (!*end)
+            break;
+        if (*end != ',' || n == 3)
+            return false;
+        p = end + 1;
+    }
+    if (n < 2)
         return false;
-    const char *p = end + 1;
-    unsigned long q = strtoul(p, &end, 10);
-    if (end == p || *end || !f || !q || f > UINT32_MAX || q > UINT32_MAX)
-        return false;
-    *fast = (uint32_t)f;
-    *plain = (uint32_t)q;
+    *fast = (uint32_t)v[0];
+    *plain = (uint32_t)v[1];
+    *fast_later = n == 3 ? (uint32_t)v[2] : (uint32_t)v[0];
     return true;
 }
 
@@ -198,7 +210,8 @@ void zc_settings_load(void)
     CHECK(parse_file_to_file(file_to_file, &cfg.file_to_file_always), ZCOPY_ENV_FILE_TO_FILE, file_to_file);
     CHECK(parse_stats_live(stats_live, &cfg.stats_live), ZCOPY_ENV_STATS_LIVE, stats_live);
     CHECK(parse_calibrate(calibrate, &cfg.calibrate), ZCOPY_ENV_CALIBRATE, calibrate);
-    CHECK(parse_costs(costs, &cfg.calibrate_fast_ns, &cfg.calibrate_plain_ns), ZCOPY_ENV_CALIBRATE_COSTS, costs);
+    CHECK(parse_costs(costs, &cfg.calibrate_fast_ns, &cfg.calibrate_plain_ns, &cfg.calibrate_fast_later_ns),
+          ZCOPY_ENV_CALIBRATE_COSTS, costs);
 #undef CHECK
     /* Backtraces cost a stack walk per new call site: on by default only
      * where the user asked to see call sites. */

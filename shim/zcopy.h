@@ -66,6 +66,7 @@ struct zc_settings {
     int backtrace_depth;   /* frames kept per call site; 0 = caller only */
     bool calibrate;        /* measure per site whether rewriting pays (calibrate.c) */
     uint32_t calibrate_fast_ns, calibrate_plain_ns;  /* fixed costs per KiB (tests) */
+    uint32_t calibrate_fast_later_ns;                 /* the fast call's, once chosen */
 };
 extern struct zc_settings zc_cfg;
 extern int zc_settings_loaded;  /* with acquire: zc_settings_ready() */
@@ -284,6 +285,7 @@ bool zc_seccomp_installed(void);
 struct zc_calibration {
     void *entry;  /* NULL: this call is not measured */
     bool fast;
+    bool watching;  /* a fast call measured after the fast verdict */
     int64_t cpu_ns;
     int refused_why;  /* zc_calibrate_fast false: the enum zc_skip, if not calibrated_plain */
 };

@@ -71,6 +71,11 @@ check_bad_setting() {
   check_bad_setting ZCOPY_STATS_LIVE yes
 }
 
+@test "ZCOPY_CALIBRATE_COSTS=1,2,3,4 (a fourth cost) or 1,0: one zcopy: line on stderr, and the copy runs unaccelerated" {
+  check_bad_setting ZCOPY_CALIBRATE_COSTS 1,2,3,4
+  check_bad_setting ZCOPY_CALIBRATE_COSTS 1,0
+}
+
 @test "ZCOPY_MODE=trust rewrites the whole copy and keeps the bytes" {
   to_pipe out traced trace env ZCOPY_MODE=trust "$PROGS/pipecopy" src 2> err
   cmp src out
