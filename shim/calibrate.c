@@ -229,6 +229,14 @@ static void record_verdict(struct site_entry *e, uint32_t fast, uint32_t plain, 
                      fast_wins);  /* for zcopy stats */
 }
 
+/* A plain verdict: reads rest until it is due again. */
+static void go_plain(struct site_entry *e, uint32_t fast, uint32_t plain, int64_t now, int64_t recheck)
+{
+    STORE(e->fast_wins_in_a_row, 0);
+    reads_may_rest_until(recheck, now);
+    record_verdict(e, fast, plain, false);
+}
+
 /* Both paths sampled: the fast path's cost also has the remembered read's.
  * It must be 5% cheaper to be kept: where the two are close, the plain
  * call risks nothing. */
@@ -237,10 +245,13 @@ static void decide(struct site_entry *e)
     uint32_t fast = low_estimate(e->ns_per_kib[PATH_FAST], SAMPLES) + track_ns_per_kib(e);
     uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN], SAMPLES);
     int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = schedule_recheck(e, now);
-    bool fast_wins = (uint64_t)fast * 20 < (uint64_t)plain * 19;
-    uint32_t in_a_row = fast_wins ? LOAD(e->fast_wins_in_a_row) + 1 : 0;
+    if ((uint64_t)fast * 20 >= (uint64_t)plain * 19) {
+        go_plain(e, fast, plain, now, recheck);
+        return;
+    }
+    uint32_t in_a_row = LOAD(e->fast_wins_in_a_row) + 1;
     STORE(e->fast_wins_in_a_row, in_a_row);
-    if (fast_wins && in_a_row < 2 && !fake_costs()) {
+    if (in_a_row < 2 && !fake_costs()) {
         /* Only the fast call can lose, so it is kept only once two
          * measurements in a row agree: one unlucky set of plain samples
          * (a preempted vCPU, a burst of interrupts) then costs 14 more
@@ -249,9 +260,7 @@ static void decide(struct site_entry *e)
         STORE(e->taken[PATH_PLAIN], 0);
         return;
     }
-    if (!fast_wins)
-        reads_may_rest_until(recheck, now);
-    record_verdict(e, fast, plain, fast_wins);
+    record_verdict(e, fast, plain, true);
 }
 
 /* After EARLY_SAMPLES of each: whether even the cheapest fast call cost
@@ -278,9 +287,7 @@ static void decide_plain_early(struct site_entry *e)
     uint32_t fast = low_estimate(e->ns_per_kib[PATH_FAST], EARLY_SAMPLES) + track_ns_per_kib(e);
     uint32_t plain = low_estimate(e->ns_per_kib[PATH_PLAIN], EARLY_SAMPLES);
     int64_t now = now_ns(CLOCK_MONOTONIC_COARSE);
-    STORE(e->fast_wins_in_a_row, 0);
-    reads_may_rest_until(schedule_recheck(e, now), now);
-    record_verdict(e, fast, plain, false);
+    go_plain(e, fast, plain, now, schedule_recheck(e, now));
 }
 
 /* The mean of N samples but the dearest (one preempted vCPU). */
@@ -322,11 +329,8 @@ static void watch(struct site_entry *e, uint32_t per_kib)
     uint32_t plain = LOAD(e->chosen_ns_per_kib[PATH_PLAIN]);
     if ((uint64_t)fast * 20 < (uint64_t)plain * 19)
         return;
-    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), recheck = now + RECHECK_NS;
-    STORE(e->recheck_at_ns, recheck);
-    STORE(e->fast_wins_in_a_row, 0);
-    reads_may_rest_until(recheck, now);
-    record_verdict(e, fast, plain, false);
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE);
+    go_plain(e, fast, plain, now, schedule_recheck(e, now));
 }
 
 static void begin(struct zc_calibration *c, struct site_entry *e, enum path path)
