@@ -90,6 +90,7 @@ static bool slot_used(const struct inflight *s)
 struct inflight_table {
     int live;  /* used slots: zero keeps every check free of syscalls */
     unsigned cursor;
+    int64_t next_sweep_ns;  /* shared, so that forked children do not each sweep */
     struct inflight slots[INFLIGHT_SLOTS];
 };
 
@@ -318,16 +319,17 @@ static void settle(dev_t dev, ino_t ino)
 
 /* Entries whose destination has drained leave the table, so that once
  * nothing is in flight a write to a file costs no fstat.  Asked at most
- * every SWEEP_EVERY_MS, never waiting. */
-static int64_t next_sweep_ns;
-
+ * every SWEEP_EVERY_MS by the whole process tree, never waiting: a
+ * fork-per-connection server's children would otherwise each ask again
+ * after every entry the others left. */
 static void sweep_drained(void)
 {
-    int64_t now = now_ns();
-    if (now < __atomic_load_n(&next_sweep_ns, __ATOMIC_RELAXED))
-        return;
-    __atomic_store_n(&next_sweep_ns, now + SWEEP_EVERY_MS * 1000000LL, __ATOMIC_RELAXED);
     struct inflight_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    int64_t now = now_ns(), due = __atomic_load_n(&t->next_sweep_ns, __ATOMIC_RELAXED);
+    if (now < due ||
+        !__atomic_compare_exchange_n(&t->next_sweep_ns, &due, now + SWEEP_EVERY_MS * 1000000LL, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
     pid_t me = getpid();
     for (int i = 0; i < INFLIGHT_SLOTS; i++) {
         struct inflight *s = &t->slots[i];

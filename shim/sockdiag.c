@@ -12,6 +12,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 void zc_sockdiag_tcp_ends(int fd, struct zc_tcp_ends *ends)
@@ -91,6 +92,10 @@ static long diag_queue(int family, const uint8_t *src, in_port_t sport, const ui
     if (got < (ssize_t)NLMSG_LENGTH(sizeof(struct inet_diag_msg)) || answer.nlh.nlmsg_type != SOCK_DIAG_BY_FAMILY)
         return 0;  /* NLMSG_ERROR: no such socket */
     const struct inet_diag_msg *msg = NLMSG_DATA(&answer.nlh);
+    /* No socket with these four ends: the kernel then answers with the one
+     * listening on src:sport, whose queues are its backlog, not our bytes. */
+    if (msg->idiag_state == TCP_LISTEN || msg->id.idiag_dport != dport)
+        return 0;
     return unread ? msg->idiag_rqueue : msg->idiag_wqueue;
 }
 

@@ -304,6 +304,35 @@ setup() {
   [ "$after" -eq 0 ] || { cat "$T/log" >&2; fail "$after fstat calls after the table emptied"; }
 }
 
+# A fork-per-connection server: each child sendfiles its response and exits
+# once the client has closed.  Its connection is then gone, and sock_diag,
+# asked for those four ends, answers with the listening socket, whose
+# wqueue is its backlog: taken as bytes still queued, every entry stayed
+# for ever and every later child asked the kernel about each of them again
+# (up to 16 asks of 4 syscalls per connection).  Now each entry is asked
+# about once or twice, then leaves the table.
+@test "fork-per-connection server, closed connections: each dead child's entry is asked about at most twice, then freed" {
+  mkdir "$T/www"
+  head -c 65536 "$T/src" > "$T/www/f.bin"
+  strace -f -qq -xx -E LD_PRELOAD="$ZC_PRELOAD" -e trace=sendto,sendfile -o "$T/log" -- \
+    "$EXAMPLES/writev-httpd" -p 0 -P "$T/port" "$T/www" 2>/dev/null 3>&- &
+  local server=$!
+  for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
+  for i in $(seq 12); do
+    curl -sS -o "$T/got.$i" "http://127.0.0.1:$(cat "$T/port")/f.bin"
+    sleep 0.15  # past the 100 ms between two sweeps of the table
+  done
+  pkill -TERM -P "$server"
+  wait "$server" || true
+  for i in $(seq 12); do cmp "$T/got.$i" "$T/www/f.bin"; done
+  expect_fast sendfile $((12 * 65536))
+  # The same request (the same four ends), by any process: how many times.
+  most=$(grep 'NETLINK\|nl_pid' "$T/log" | grep -o '\[{nlmsg_len.*' | sort | uniq -c | sort -rn | awk 'NR == 1 { print $1 + 0 }')
+  echo "most asks of one request: ${most:-0}"
+  [ "$(grep -c 'NETLINK\|nl_pid' "$T/log")" -gt 0 ] || fail "no sock_diag request: nothing was swept"
+  [ "${most:-0}" -le 2 ] || fail "an entry was asked about $most times"
+}
+
 # The program closes the destination (here dup2 /dev/null over it, as fuzz
 # seeds 48442 and 88069 did) before it overwrites the file.  The receiver
 # still holds the pages: TCP is found by its addresses, a unix socket's peer
