@@ -428,6 +428,11 @@ void zc_live_init(void)
     }
     __atomic_store_n(&local, l, __ATOMIC_RELEASE);
     __atomic_store_n(&counting, f || summary, __ATOMIC_RELEASE);
+    /* The constructing thread takes its stripe now: the children of a
+     * fork-per-connection server inherit it, where each child's first count
+     * would store into a page of ours and pay for a copied page. */
+    if (f || summary)
+        pick_stripe();
 }
 
 /* In a forked child (the atfork handler): counts kept where the kernel

@@ -121,9 +121,13 @@ static bool read_slot_of(const struct track_slot *s, unsigned first, unsigned la
     return __atomic_load_n(&s->len, __ATOMIC_RELAXED) && fd >= first && fd <= last;
 }
 
-/* Mappings outlive their fd, so only reads are forgotten here. */
+/* Mappings outlive their fd, so only reads are forgotten here.  With no
+ * slot filled the slots are not even read: a fork-per-connection server's
+ * child would fault their pages in on every close. */
 void zc_track_forget_fds(unsigned first, unsigned last)
 {
+    if (!__atomic_load_n(&filled_slots, __ATOMIC_ACQUIRE))
+        return;
     for (int i = 0; i < READ_SLOTS; i++)
         if (read_slot_of(&slots[i], first, last))
             slot_clear(&slots[i]);
@@ -131,6 +135,8 @@ void zc_track_forget_fds(unsigned first, unsigned last)
 
 bool zc_track_knows_fd(int fd)
 {
+    if (!__atomic_load_n(&filled_slots, __ATOMIC_ACQUIRE))
+        return false;
     for (int i = 0; fd >= 0 && i < READ_SLOTS; i++)
         if (read_slot_of(&slots[i], (unsigned)fd, (unsigned)fd))
             return true;
@@ -304,9 +310,14 @@ bool zc_track_mapped_writable(dev_t dev, ino_t ino)
 
 /* In a fork child: a slot that a thread of the parent was writing stays
  * odd for ever, and every forget overlapping it would spin.  The child
- * has one thread; what that slot held is dropped. */
+ * has one thread; what that slot held is dropped.  With none filled, an
+ * odd slot is one being filled from empty, its len still 0, which no
+ * forget touches (slot_clear): the slots are then not read, so that a
+ * fork-per-connection server's children do not fault their pages in. */
 void zc_track_after_fork(void)
 {
+    if (!__atomic_load_n(&filled_slots, __ATOMIC_ACQUIRE))
+        return;
     for (int i = 0; i < TRACK_SLOTS; i++) {
         unsigned seq = __atomic_load_n(&slots[i].seq, __ATOMIC_RELAXED);
         if (seq & 1) {
