@@ -37,6 +37,7 @@
 #define FIRST_RECHECK_NS 250000000LL     /* a site's first verdict is measured again after this */
 #define RECHECK_NS 1000000000LL          /* and every later one after this */
 #define TRACK_SAMPLE_EVERY 32            /* remembered reads whose cost is measured */
+#define REST_CLOCK_EVERY 16              /* while reads rest, one check in this many reads the clock */
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
@@ -72,6 +73,8 @@ struct site_table {
     uint32_t sites;
     int64_t track_ns;            /* what remembering one read costs */
     int64_t reads_resume_at_ns;  /* every site chose plain: reads wait till then */
+    uint32_t rest_checks;        /* checks made while reads rest */
+    int64_t clock_seen_ns;       /* the latest time one of them read */
     struct site_entry entries[SITES];
 };
 
@@ -481,6 +484,26 @@ void zc_calibrate_plain_end(ssize_t done)
 
 /* ---- remembered reads ---- */
 
+/* Whether the time for reads to resume has come.  Only one check in
+ * REST_CLOCK_EVERY, counted across the process tree, reads the clock, and
+ * the time it read is shared: the first clock read in a process faults in
+ * two pages of the vDSO, which a fork-per-connection server's children
+ * paid on every connection.  A verdict due is then seen up to that many
+ * checks late; once one check has seen it, every check does. */
+static bool rest_over(struct site_table *t)
+{
+    int64_t resume = LOAD(t->reads_resume_at_ns);
+    if (LOAD(t->clock_seen_ns) >= resume)
+        return true;
+    if (__atomic_fetch_add(&t->rest_checks, 1, __ATOMIC_RELAXED) % REST_CLOCK_EVERY)
+        return false;
+    int64_t now = now_ns(CLOCK_MONOTONIC_COARSE), seen = LOAD(t->clock_seen_ns);
+    while (seen < now &&
+           !__atomic_compare_exchange_n(&t->clock_seen_ns, &seen, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    return now >= resume;
+}
+
 /* Whether reads are worth remembering now: not while every site that
  * copies has measured the plain call cheaper, until one of them is due to
  * be measured again. */
@@ -491,7 +514,7 @@ bool zc_calibrate_wants_reads(void)
     struct site_table *t = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     if (LOAD(t->undecided_or_fast) || !LOAD(t->sites))
         return true;
-    return now_ns(CLOCK_MONOTONIC_COARSE) >= LOAD(t->reads_resume_at_ns);
+    return rest_over(t);
 }
 
 /* The second to the fifth remembered read of each thread are measured,

@@ -134,6 +134,40 @@ WATCH_SAMPLES=5
   [ "$(fast_bytes log sendfile)" -eq $((LEARN_EARLY * CHUNK)) ]
 }
 
+# While reads rest (every site chose plain), only one check in 16 reads the
+# clock, across the process tree: a child that reads it faults in two
+# pages of the vDSO, which a fork-per-connection server paid on every
+# connection.  tests/progs/libclockcount.so notes each process that reads
+# calibration's clock.  The first connection learns (16 chunks); each of
+# the next 32 reads one chunk and writes it (two checks each): 4 read the
+# clock, and up to 7 more for each second the run lasts, when the verdict
+# is measured again.  Old code: all 33 children read the clock.
+@test "writev-httpd, reads resting: of 32 one-chunk connections, at most 12 read the clock" {
+  make -s -C "$ZC_ROOT" tests/progs/libclockcount.so
+  mkdir www
+  make_file www/f.bin $((1048576))
+  make_file www/one.bin $CHUNK
+  CLOCKCOUNT_OUT="$PWD/clocks" ZCOPY_CALIBRATE_COSTS=900,100 \
+    LD_PRELOAD="$PROGS/libclockcount.so $ZC_PRELOAD" "${ZC_RUN[@]}" "$EXAMPLES/writev-httpd" -p 0 -P "$PWD/port" www \
+    2>server.err 3>&- &
+  local server=$!
+  for ((i = 0; i < 100; i++)); do [ -s port ] && break; sleep 0.1; done
+  [ -s port ] || fail "server did not start: $(cat server.err)"
+  curl -sS --max-time 60 -o got "http://127.0.0.1:$(cat port)/f.bin"
+  cmp www/f.bin got
+  grep -qv "^$server\$" clocks || fail "the learning connection read no clock: nothing measured"
+  learners=$(grep -cv "^$server\$" clocks)
+  for n in $(seq 32); do
+    curl -sS --max-time 60 -o "got$n" "http://127.0.0.1:$(cat port)/one.bin"
+    cmp www/one.bin "got$n"
+  done
+  kill -TERM "$server"
+  wait "$server" || true
+  readers=$(($(grep -cv "^$server\$" clocks) - learners))
+  echo "one-chunk connections whose process read the clock: $readers of 32"
+  [ "$readers" -le 12 ]
+}
+
 # legacy-cp copies file to file on this ext4 or tmpfs, where zcopy leaves
 # it plain (dest_fs_copies): with the fast call measured cheaper, only the
 # refusal keeps the site plain.
