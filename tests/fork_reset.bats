@@ -6,13 +6,14 @@
 # while tests/progs/forkmid forks; the child then reads 4 MiB of the file
 # into 64 buffers of 64 KiB (as many reads as zcopy remembers at once) and
 # writes them to a pipe, and every one of its 64 writes must be rewritten:
-#   track  a track slot left odd (zc_track_after_fork): no read can claim
-#          that slot again, so one of the 64 reads is not remembered and its
-#          write is plain (63 splices of 64);
 #   proof  the SIGBUS handler's install left halfway (zc_proof_after_fork):
 #          no proof can be made again, so in safe mode no write is rewritten
 #          (no splice).
-# Neither hangs nor changes a byte without the reset (a reader skips a slot
+# The other reset, of a track slot left odd (zc_track_after_fork), is not
+# tested here: a test held the thread in clock_gettime, which track.c no
+# longer calls while a slot is being filled (since d406868 it makes no
+# libc call there), so that test passed without the reset too.
+# It neither hangs nor changes a byte without the reset (a reader skips a slot
 # that is being written, and a write that is not rewritten is the plain
 # one): the child's splices under strace are what shows it.
 
@@ -45,11 +46,6 @@ child_splice_bytes() {
   [ -n "$child" ] || { cat err >&2; return 1; }
   awk -v pid="$child" '$1 == pid' trace > child.trace
   fast_bytes child.trace splice
-}
-
-@test "a fork child frees the track slot that another thread of the parent was filling (zc_track_after_fork)" {
-  bytes=$(child_splice_bytes track)
-  [ "$bytes" -eq $((4 << 20)) ] || { echo "child spliced $bytes of $((4 << 20)) bytes" >&2; false; }
 }
 
 @test "a fork child ends the SIGBUS handler's install that another thread of the parent had begun (zc_proof_after_fork)" {

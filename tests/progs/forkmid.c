@@ -1,13 +1,14 @@
 /* forkmid: fork() while another thread is halfway through zcopy's own
  * bookkeeping, and a copy in the child.
- *   forkmid track|proof SRC
+ *   forkmid proof SRC
  * Needs libforkmid.so preloaded before libzcopy.so, which holds the other
  * thread at the point named (see libforkmid.c):
- *   track  the thread read()s 64 KiB of SRC, and is held while zcopy fills
- *          the track slot that remembers that read;
  *   proof  the thread read()s 64 KiB of SRC and write()s it to a pipe, and
  *          is held while zcopy installs its SIGBUS handler, at the first
  *          proof in the process.
+ * (A track slot left half filled, which zc_track_after_fork undoes, can no
+ * longer be held from outside: zcopy makes no libc call while it fills
+ * one.)
  * The main thread forks while the other is held, then lets it go.  The
  * child read()s the first 4 MiB of SRC into 64 buffers of 64 KiB, as many
  * reads as zcopy remembers at once (READ_SLOTS in shim/track.c), then
@@ -77,8 +78,8 @@ int main(int argc, char **argv)
 	pthread_t t;
 	pid_t pid;
 
-	if (argc != 3 || (strcmp(argv[1], "track") && strcmp(argv[1], "proof"))) {
-		fprintf(stderr, "usage: forkmid track|proof SRC\n");
+	if (argc != 3 || strcmp(argv[1], "proof")) {
+		fprintf(stderr, "usage: forkmid proof SRC\n");
 		return 2;
 	}
 	proof_mode = strcmp(argv[1], "proof") == 0;
@@ -95,7 +96,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	fcntl(pipefd[1], F_SETPIPE_SZ, 2 * CHUNK);  /* the thread's write never waits */
-	__atomic_store_n(hold, proof_mode ? 2 : 1, __ATOMIC_RELEASE);
+	__atomic_store_n(hold, 2, __ATOMIC_RELEASE);
 	if (pthread_create(&t, NULL, other_thread, NULL)) {
 		fprintf(stderr, "forkmid: pthread_create failed\n");
 		return 2;

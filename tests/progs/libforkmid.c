@@ -4,12 +4,13 @@
  * undo; tests/progs/forkmid forks meanwhile.  A thread preempted at that
  * point does the same, for a time nobody chooses.  The program sets:
  *   forkmid_hold  which call to hold, once:
- *                 1  clock_gettime(CLOCK_REALTIME_COARSE): track.c reads
- *                    that clock while it fills a slot (the slot's seqlock
- *                    sequence is odd until it is filled);
  *                 2  sigaction(SIGBUS, handler): proof.c's install of its
  *                    SIGBUS handler, between its state "installing" and
  *                    "installed" (the handler is not in place yet).
+ *                 (1 held clock_gettime(CLOCK_REALTIME_COARSE), which
+ *                 track.c once read while it filled a slot; it reads it
+ *                 before now, and makes no libc call inside the slot's
+ *                 seqlock, so that case cannot be held from here.)
  *   forkmid_go    set once it has forked: the held call goes on.
  * and reads forkmid_held, set while the call is held.  The hold ends after
  * 10 s whatever happens, so that a broken test fails instead of hanging.
@@ -39,17 +40,6 @@ static void hold_here(int which)
 	for (int ms = 0; ms < 10000 && !__atomic_load_n(&forkmid_go, __ATOMIC_ACQUIRE); ms++)
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	__atomic_store_n(&forkmid_held, 0, __ATOMIC_RELEASE);
-}
-
-int clock_gettime(clockid_t clock, struct timespec *ts)
-{
-	static int (*real)(clockid_t, struct timespec *);
-
-	if (!real)
-		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-	if (clock == CLOCK_REALTIME_COARSE)
-		hold_here(1);
-	return real(clock, ts);
 }
 
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
