@@ -23,8 +23,6 @@
 #include "zcopy.h"
 
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,8 +80,8 @@ static struct site_table private_table;
 static struct site_table *table = &private_table;
 
 /* Deadlines use CLOCK_MONOTONIC_COARSE: a tick (1-10 ms) late is nothing
- * to a verdict due in a second, and it is read on every remembered read
- * without the cost of the precise clock. */
+ * to a verdict due in a second, and it is read at every write of a site
+ * that has a verdict without the cost of the precise clock. */
 static int64_t now_ns(clockid_t clock)
 {
     struct timespec t;
@@ -94,10 +92,8 @@ static int64_t now_ns(clockid_t clock)
 
 void zc_calibrate_init(void)
 {
-    /* The raw syscall: our own mmap hook would track the mapping. */
-    void *shared = (void *)syscall(SYS_mmap, NULL, sizeof *table, PROT_READ | PROT_WRITE,
-                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared != MAP_FAILED)
+    void *shared = zc_shared_alloc(sizeof *table);
+    if (shared)
         __atomic_store_n(&table, (struct site_table *)shared, __ATOMIC_RELEASE);
 }
 

@@ -25,8 +25,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,10 +98,8 @@ static struct inflight_table *table = &private_table;
 
 void zc_inflight_init(void)
 {
-    /* The raw syscall: our own mmap hook would track the mapping. */
-    void *shared = (void *)syscall(SYS_mmap, NULL, sizeof *table, PROT_READ | PROT_WRITE,
-                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared == MAP_FAILED)
+    void *shared = zc_shared_alloc(sizeof *table);
+    if (!shared)
         return;
     memcpy(shared, &private_table, sizeof private_table);  /* sends made before the constructor */
     __atomic_store_n(&table, (struct inflight_table *)shared, __ATOMIC_RELEASE);

@@ -168,6 +168,18 @@ WATCH_SAMPLES=5
   [ "$readers" -le 12 ]
 }
 
+# Calibration's table and the bytes in flight are shared with forked
+# children, in one mapping (shim/shared.c): fork copies no page-table entry
+# of a shared mapping, so a child faults once on each page of it that it
+# touches, and each table's head on a page of its own cost every
+# connection's child a fault more.  Old code: two mappings.
+@test "the tables shared with forked children are one mapping" {
+  maps=$(env LD_PRELOAD="$ZC_PRELOAD" cat /proc/self/maps)
+  shared=$(grep -c ' rw-s .*/dev/zero (deleted)$' <<<"$maps")
+  echo "shared anonymous mappings: $shared"
+  [ "$shared" -eq 1 ]
+}
+
 # legacy-cp copies file to file on this ext4 or tmpfs, where zcopy leaves
 # it plain (dest_fs_copies): with the fast call measured cheaper, only the
 # refusal keeps the site plain.
