@@ -31,7 +31,7 @@
 
 static char tbuf[CHUNK];
 static char bufs[CHUNKS][CHUNK];
-static int src, proof_mode, pipefd[2];
+static int src, pipefd[2];
 
 static void *other_thread(void *unused)
 {
@@ -40,7 +40,7 @@ static void *other_thread(void *unused)
 		perror("forkmid: thread read");
 		exit(1);
 	}
-	if (proof_mode && write(pipefd[1], tbuf, CHUNK) != CHUNK) {
+	if (write(pipefd[1], tbuf, CHUNK) != CHUNK) {
 		perror("forkmid: thread write");
 		exit(1);
 	}
@@ -82,7 +82,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: forkmid proof SRC\n");
 		return 2;
 	}
-	proof_mode = strcmp(argv[1], "proof") == 0;
 	hold = dlsym(RTLD_DEFAULT, "forkmid_hold");
 	held = dlsym(RTLD_DEFAULT, "forkmid_held");
 	go = dlsym(RTLD_DEFAULT, "forkmid_go");
