@@ -281,6 +281,10 @@ void zc_seccomp_check(void);
  * own from then on, not even at exit. */
 bool zc_seccomp_installed(void);
 
+/* ---- shared.c: memory shared with forked children, carved at start ---- */
+/* NULL: no mapping, or no room; the caller keeps a private table. */
+void *zc_shared_alloc(size_t bytes);
+
 /* ---- calibrate.c: whether a rewrite pays here, measured ---- */
 struct zc_calibration {
     void *entry;  /* NULL: this call is not measured */
@@ -289,9 +293,6 @@ struct zc_calibration {
     int64_t cpu_ns;
     int refused_why;  /* zc_calibrate_fast false: the enum zc_skip, if not calibrated_plain */
 };
-/* ---- shared.c: memory shared with forked children, carved at start ---- */
-void *zc_shared_alloc(size_t bytes);
-
 void zc_calibrate_init(void);
 /* Whether a rewritable write at SITE should take the fast call; *c is
  * set when the call is measured: pass it to zc_calibrate_end after it. */
