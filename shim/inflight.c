@@ -190,6 +190,11 @@ static bool pipe_entry_for(const struct inflight *s, unsigned first, unsigned la
            (unsigned)LOAD(s->dst_fd) <= last && !LOAD(s->pipe_closed_ns);
 }
 
+const int *zc_inflight_count_word(void)
+{
+    return &__atomic_load_n(&table, __ATOMIC_ACQUIRE)->live;
+}
+
 /* Whether closing fd has anything to stamp or clear here; reads only. */
 bool zc_inflight_may_know_fd(int fd)
 {
@@ -342,7 +347,7 @@ static void sweep_drained(void)
     }
 }
 
-void zc_inflight_settle_fd(int fd)
+ZC_HOT void zc_inflight_settle_fd(int fd)
 {
     if (!any_in_flight() || zc_depth || fd < 0)
         return;

@@ -20,22 +20,18 @@ static ssize_t counted_plain(ssize_t r)
 /* Rewrite.c's first check, made here before anything else: most of a
  * server's writes are a few hundred bytes, and each hook instruction is
  * paid on every one of them (make bench's W5).  With zcopy off, every
- * write is plain here (limit SIZE_MAX).  Not inside zcopy (a handler
- * interrupting a hook): rewrite.c declines those, counted as plain only. */
+ * write is plain here (limit SIZE_MAX).  zc_depth is not read here: a
+ * thread-local is two more pages (ZC_HOT), and a small write is plain
+ * whether or not it comes from inside zcopy (a handler interrupting a hook),
+ * only counted as below ZCOPY_MIN_BYTES too.
+ * The write is counted before it is made, by the bytes it asks for, and
+ * the real call is the hook's last act (a tail call): on this project's VM
+ * kind, any work of the hook's after the call returns costs 25 ns or more
+ * a write, where the same work before it is nearly free (W5, paired).  So
+ * a small write that fails or comes back short is counted in full. */
 static inline bool too_small_to_rewrite(size_t n, size_t limit)
 {
-    return n < limit && !zc_depth;
-}
-
-/* Counted as rewrite.c would: below ZCOPY_MIN_BYTES, or plain alone while
- * zcopy is off. */
-static inline ssize_t counted_small(ssize_t r, size_t limit)
-{
-    if (limit == SIZE_MAX)
-        zc_stats_add(ZC_PLAIN, r);
-    else
-        zc_stats_small_plain(r);
-    return r;
+    return n < limit;
 }
 
 /* ---- sources ---- */
@@ -181,15 +177,33 @@ static __attribute__((noinline)) ssize_t write_via_rewrite(int fd, const void *b
     return counted_plain(real_write(fd, buf, n));
 }
 
-EXPORT ssize_t write(int fd, const void *buf, size_t n)
+/* The small write's path, on hot.c's page alone: ready (the constructor is
+ * done and this process has its own copy of the page), small, and nothing
+ * in flight that a write could have to wait for (inflight.c). */
+static inline bool small_and_nothing_in_flight(size_t n)
+{
+    return __atomic_load_n(&zc_hot.ready, __ATOMIC_ACQUIRE) && n < zc_hot.v.small_limit &&
+           !__atomic_load_n(zc_hot.v.in_flight, __ATOMIC_RELAXED);
+}
+
+static __attribute__((noinline)) ssize_t write_general(int fd, const void *buf, size_t n, const void *site)
 {
     if (!zc_ready())
         return syscall(SYS_write, fd, buf, n);
+    zc_hot_refill();  /* a forked child's first write */
     zc_inflight_settle_fd(fd);
-    size_t limit = zc_small_write_limit();
-    if (too_small_to_rewrite(n, limit))
-        return counted_small(real_write(fd, buf, n), limit);
-    return write_via_rewrite(fd, buf, n, CALL_SITE);
+    if (too_small_to_rewrite(n, zc_small_write_limit())) {
+        zc_stats_small_write(n);
+        return real_write(fd, buf, n);
+    }
+    return write_via_rewrite(fd, buf, n, site);
+}
+
+ZC_HOT EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    if (small_and_nothing_in_flight(n) && zc_hot_count_small(n))
+        return zc_hot.v.write(fd, buf, n);
+    return write_general(fd, buf, n, CALL_SITE);
 }
 
 static ssize_t pwrite_at(int fd, const void *buf, size_t n, off64_t off, const void *site)
@@ -228,11 +242,15 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 static ssize_t sendto_from(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
                            socklen_t addrlen, const void *site)
 {
+    if (!addr && small_and_nothing_in_flight(n) && zc_hot_count_small(n))
+        return zc_hot.v.sendto(fd, buf, n, flags, addr, addrlen);
     if (!zc_ready())
         return syscall(SYS_sendto, fd, buf, n, flags, addr, addrlen);
-    size_t limit = zc_small_write_limit();
-    if (!addr && too_small_to_rewrite(n, limit))
-        return counted_small(real_sendto(fd, buf, n, flags, addr, addrlen), limit);
+    zc_hot_refill();
+    if (!addr && too_small_to_rewrite(n, zc_small_write_limit())) {
+        zc_stats_small_write(n);
+        return real_sendto(fd, buf, n, flags, addr, addrlen);
+    }
     struct iovec iov = { (void *)buf, n };
     ssize_t r;
     if (!addr && zc_rewrite(fd, &iov, 1, NULL, ZC_SINK_SEND, flags, site, &r))

@@ -12,6 +12,12 @@
  *   forked (a raw clone runs no atfork handler): where this process counts
  *   lives in memory that the kernel gives a child zeroed (MADV_WIPEONFORK).
  *   Without that (Linux before 4.14) there is no live file.
+ * - While the process has one thread (glibc's __libc_single_threaded), a
+ *   small write is counted on hot.c's page, and moved to its stripe
+ *   ZC_HOT_BATCH at a time, at its next other count, and at every close():
+ *   the stripe and the thread's stripe number are three more pages for the
+ *   hook to touch (ZC_HOT).  So the live file may lag by ZC_HOT_BATCH - 1
+ *   small writes until then; the summary adds the ones still pending.
  * - A forked child makes its own file once it has counted CHILD_COUNTS
  *   times and a second more: a fork-per-connection server would otherwise
  *   pay the file's syscalls on every connection.  Until then it counts in
@@ -100,9 +106,72 @@ static inline void bump(uint64_t *counter, uint64_t by, bool shared)
         __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
 }
 
+/* ---- small writes, counted apart while single-threaded ---- */
+
+/* Below ZCOPY_MIN_BYTES too, unless zcopy is off (limit SIZE_MAX). */
+static void add_small(struct zc_live_counts *c, uint64_t calls, uint64_t bytes, bool shared)
+{
+    if (zc_small_write_limit() != SIZE_MAX)
+        bump(&c->skips[ZC_SKIP_BELOW_MIN_BYTES], calls, shared);
+    bump(&c->method_calls[ZC_PLAIN], calls, shared);
+    if (bytes)
+        bump(&c->method_bytes[ZC_PLAIN], bytes, shared);
+}
+
+static __attribute__((noinline)) void move_small_pending(void)
+{
+    uint64_t calls = __atomic_exchange_n(&zc_hot.small_calls, 0, __ATOMIC_RELAXED);
+    uint64_t bytes = __atomic_exchange_n(&zc_hot.small_bytes, 0, __ATOMIC_RELAXED);
+    if (!calls && !bytes)
+        return;
+    bool shared;
+    struct zc_live_counts *c = counts_here(&shared);
+    if (c)
+        add_small(c, calls, bytes, shared);
+}
+
+static inline void move_small_if_pending(void)
+{
+    if (ZC_UNLIKELY(__atomic_load_n(&zc_hot.small_calls, __ATOMIC_RELAXED) ||
+                    __atomic_load_n(&zc_hot.small_bytes, __ATOMIC_RELAXED)))
+        move_small_pending();
+}
+
+void zc_stats_flush_small(void)
+{
+    move_small_if_pending();
+}
+
+static __attribute__((noinline)) void small_write_elsewhere(size_t asked)
+{
+    move_small_if_pending();  /* counted while the process had one thread */
+    bool shared;
+    struct zc_live_counts *c = counts_here(&shared);
+    if (c)
+        add_small(c, 1, asked, shared);
+}
+
+/* A write below ZCOPY_MIN_BYTES (or any while zcopy is off), counted
+ * before it is made (io_hooks.c says why). */
+ZC_HOT void zc_stats_small_write(size_t asked)
+{
+    if (ZC_UNLIKELY(!__atomic_load_n(&zc_hot.ready, __ATOMIC_ACQUIRE) || !*zc_hot.v.single_threaded)) {
+        small_write_elsewhere(asked);
+        return;
+    }
+    if (!zc_hot.v.counting)
+        return;
+    zc_hot_add(&zc_hot.small_calls, 1);
+    zc_hot_add(&zc_hot.small_bytes, asked);
+    if (ZC_UNLIKELY(__atomic_load_n(&zc_hot.small_calls, __ATOMIC_RELAXED) >= ZC_HOT_BATCH))
+        move_small_pending();
+}
+
+/* ---- every other count ---- */
+
 /* The stripe of this thread alone, or NULL: counts_here() finds the place.
- * Apart so that the calls the hooks count on every write (zc_stats_add,
- * zc_stats_small_plain) save no register and make no call. */
+ * Apart so that zc_stats_add, which counts every write rewrite.c decides,
+ * saves no register and makes no call. */
 static inline struct zc_live_counts *own_stripe(void)
 {
     struct live_local *l = __atomic_load_n(&local, __ATOMIC_ACQUIRE);
@@ -128,6 +197,7 @@ static __attribute__((noinline)) void add_calls_elsewhere(enum zc_method method,
 
 void zc_stats_add(enum zc_method method, ssize_t bytes)
 {
+    move_small_if_pending();
     struct zc_live_counts *c = own_stripe();
     if (c)
         add_calls(c, method, bytes, false);
@@ -137,36 +207,26 @@ void zc_stats_add(enum zc_method method, ssize_t bytes)
 
 void zc_stats_skip(enum zc_skip reason)
 {
+    move_small_if_pending();
     bool shared;
     struct zc_live_counts *c = counts_here(&shared);
     if (c)
         bump(&c->skips[reason], 1, shared);
 }
 
-static __attribute__((noinline)) void small_plain_elsewhere(ssize_t bytes)
-{
-    bool shared;
-    struct zc_live_counts *c = counts_here(&shared);
-    if (!c)
-        return;
-    bump(&c->skips[ZC_SKIP_BELOW_MIN_BYTES], 1, shared);
-    add_calls(c, ZC_PLAIN, bytes, shared);
-}
-
-void zc_stats_small_plain(ssize_t bytes)
-{
-    struct zc_live_counts *c = own_stripe();
-    if (ZC_UNLIKELY(!c)) {
-        small_plain_elsewhere(bytes);
-        return;
-    }
-    bump(&c->skips[ZC_SKIP_BELOW_MIN_BYTES], 1, false);
-    add_calls(c, ZC_PLAIN, bytes, false);
-}
-
 bool zc_stats_counting(void)
 {
     return counting;
+}
+
+/* Whether counts made now go where they stay: nowhere, or this process's
+ * own file or summary.  Not in a forked child that has no file yet, whose
+ * every count decides when to make one (live_attach): hot.c does not batch
+ * its small writes until then. */
+bool zc_stats_settled(void)
+{
+    struct live_local *l = __atomic_load_n(&local, __ATOMIC_ACQUIRE);
+    return !__atomic_load_n(&counting, __ATOMIC_ACQUIRE) || __atomic_load_n(&l->stripes, __ATOMIC_ACQUIRE);
 }
 
 void zc_live_sum(struct zc_live_counts *sum)
@@ -182,6 +242,9 @@ void zc_live_sum(struct zc_live_counts *sum)
         for (size_t i = 0; i < sizeof *sum / sizeof *to; i++)
             to[i] += __atomic_load_n(&from[i], __ATOMIC_RELAXED);
     }
+    if (stripes)
+        add_small(sum, __atomic_load_n(&zc_hot.small_calls, __ATOMIC_RELAXED),
+                  __atomic_load_n(&zc_hot.small_bytes, __ATOMIC_RELAXED), false);
 }
 
 /* ---- the file ---- */

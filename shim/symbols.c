@@ -136,6 +136,7 @@ __attribute__((constructor)) static void zc_start(void)
     /* Release: a hook that sees the limit sees the settings it came from. */
     size_t small = zc_cfg.mode == ZC_MODE_OFF ? SIZE_MAX : zc_logging() ? 0 : zc_cfg.min_bytes;
     __atomic_store_n(&zc_small_limit, small, __ATOMIC_RELEASE);
+    zc_hot_init();
     zc_depth--;
 }
 

@@ -24,6 +24,13 @@
 /* initial-exec: no allocation, no lock on first access, safe in handlers. */
 #define ZC_TLS __thread __attribute__((tls_model("initial-exec")))
 #define ZC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* The path of a write too small to rewrite, which every program pays on
+ * every such write (make bench's W5): its code in one page (.text.hot, where
+ * the linker puts it together) and the data it reads in another (hot.c).
+ * This VM kind's syscalls flush the TLB (PTI, no PCID), so each further
+ * page the hook touches costs a page walk on every call: about 5 ns, as
+ * much as all the rest of the hook's instructions. */
+#define ZC_HOT __attribute__((section(".text.hot.zcopy")))
 
 /* ---- symbols.c: real functions and the per-thread guard ---- */
 #define HOOK(ret, name, params) extern ret (*real_##name) params;
@@ -49,6 +56,51 @@ static inline bool zc_ready(void)
 /* Non-zero while this thread runs zcopy code: a signal handler that calls a
  * hook then, or our own calls into libc, get the plain call only. */
 extern ZC_TLS int zc_depth;
+
+/* ---- hot.c: the one page a write too small to rewrite reads ---- */
+struct zc_hot_values {
+    size_t small_limit;  /* zc_small_write_limit() */
+    ssize_t (*write)(int fd, const void *buf, size_t n);
+    ssize_t (*sendto)(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t addrlen);
+    const int *in_flight;           /* inflight.c: non-zero while it has entries */
+    const char *single_threaded;    /* glibc's __libc_single_threaded */
+    bool counting;                  /* zc_stats_counting() */
+};
+struct zc_hot {
+    int ready;  /* 0 before the constructor ends, and in a forked child until its first write */
+    struct zc_hot_values v;
+    uint64_t small_calls, small_bytes;  /* live.c: small writes not in a stripe yet */
+} __attribute__((aligned(4096)));
+extern struct zc_hot zc_hot;
+/* Adds in one instruction, which a signal handler cannot split: a handler
+ * that counts or moves the pending counts meanwhile loses nothing. */
+static inline void zc_hot_add(uint64_t *counter, uint64_t by)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("addq %1, %0" : "+m"(*counter) : "er"(by));
+#else
+    __atomic_add_fetch(counter, by, __ATOMIC_RELAXED);
+#endif
+}
+void zc_hot_init(void);    /* the constructor's last step */
+/* Counts a small write on the page, before it is made (io_hooks.c says
+ * why); false where live.c must count it instead: the process has more
+ * than one thread, or enough are pending to move (then the caller takes
+ * the general path, which counts it there).  Inline and without a call, so
+ * that the hook saves no register. */
+#define ZC_HOT_BATCH 64
+static inline bool zc_hot_count_small(size_t asked)
+{
+    if (ZC_UNLIKELY(!*zc_hot.v.single_threaded) ||
+        ZC_UNLIKELY(__atomic_load_n(&zc_hot.small_calls, __ATOMIC_RELAXED) >= ZC_HOT_BATCH))
+        return false;
+    if (zc_hot.v.counting) {
+        zc_hot_add(&zc_hot.small_calls, 1);
+        zc_hot_add(&zc_hot.small_bytes, asked);
+    }
+    return true;
+}
+void zc_hot_refill(void);  /* the general path of a write: a forked child's first */
 
 /* ---- settings.c ---- */
 /* In the order of zc_mode_words and zc_log_level_words (common.h). */
@@ -104,7 +156,8 @@ const char *zc_skip_text(enum zc_skip reason);
 void zc_stats_add(enum zc_method method, ssize_t bytes);
 void zc_stats_skip(enum zc_skip reason);
 /* A write below ZCOPY_MIN_BYTES made plain: skip and plain counts at once. */
-void zc_stats_small_plain(ssize_t bytes);
+void zc_stats_small_write(size_t asked);  /* before the plain call: io_hooks.c */
+void zc_stats_flush_small(void);         /* the small writes still pending, into the live file */
 void zc_stats_reset(void);
 struct zc_verdict;  /* calibrate.c: what it measured per site */
 void zc_stats_report(const struct zc_verdict *verdicts, int nverdicts);
@@ -117,6 +170,7 @@ void zc_live_forked(void);
 void zc_live_finish(void);
 void zc_live_sum(struct zc_live_counts *sum);
 bool zc_stats_counting(void);  /* a summary or a live file wants counts */
+bool zc_stats_settled(void);   /* and this process's counts go where they stay */
 /* Calibration's verdict for a call site and size class, for zcopy stats. */
 void zc_stats_verdict(const void *site, size_t bytes, enum zc_method method, uint32_t fast_ns_per_kib,
                       uint32_t plain_ns_per_kib, bool fast_chosen);
@@ -351,6 +405,7 @@ void zc_inflight_settle_path(int dirfd, const char *path);
 void zc_inflight_fd_changed(unsigned first, unsigned last);
 void zc_inflight_fds_closing(unsigned first, unsigned last);  /* before a close or dup2 over them */
 bool zc_inflight_may_know_fd(int fd);
+const int *zc_inflight_count_word(void);  /* for hot.c */
 
 /* ---- transfer.c: one in-kernel transfer with its fallbacks ---- */
 struct zc_piece {

@@ -249,6 +249,21 @@ EOF
   ! live_file "$short"
 }
 
+@test "small writes of a single-threaded process reach the live file by the next close, and the summary counts every one" {
+  # Fewer writes than live.c moves at a time; making DIR/closed is a close().
+  env LD_PRELOAD="$ZC_PRELOAD" ZCOPY_STATS="$T/summary" "$PROGS/livecount" small 10 "$T" &
+  pid=$!
+  SERVERS+=("$pid")
+  for _ in $(seq 200); do [ -e closed ] && break; sleep 0.05; done
+  [ -e closed ] || fail "livecount never closed"
+  run -0 "$ZC_CMD" stats "$pid"
+  echo "$output"
+  grep -qx "zcopy:   passed_through 10 bytes 10 calls" <<<"$output"
+  touch stop
+  wait "$pid"
+  grep -x "zcopy:   passed_through 10 bytes 10 calls" summary
+}
+
 @test "threads count exactly: 12 threads' one-byte writes add up, with or without the live file" {
   for live in 1 0; do
     ZCOPY_STATS_LIVE=$live ZCOPY_STATS=1 with_zcopy "$PROGS/livecount" threads 12 5000 2> err

@@ -9,7 +9,10 @@
  *     bytes, creates DIR/ready, and waits until DIR/stop exists.
  * The parent waits for both and exits.
  *   livecount threads N WRITES
- * N threads at once each write 1 byte to /dev/null WRITES times. */
+ * N threads at once each write 1 byte to /dev/null WRITES times.
+ *   livecount small N DIR
+ * Writes 1 byte to /dev/null N times, creates DIR/closed (an open and a
+ * close), and waits until DIR/stop exists. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -92,6 +95,21 @@ static int forks(const char *dir)
 	return 0;
 }
 
+static int small(long n, const char *dir)
+{
+	char path[4096];
+	for (long i = 0; i < n; i++)
+		write_null(1);
+	snprintf(path, sizeof path, "%s/closed", dir);
+	int fd = open(path, O_WRONLY | O_CREAT, 0644);
+	if (fd < 0 || close(fd) != 0)
+		die(path);
+	snprintf(path, sizeof path, "%s/stop", dir);
+	while (access(path, F_OK) != 0)
+		sleep_ms(20);
+	return 0;
+}
+
 static int threads(int n)
 {
 	pthread_t *t = calloc((size_t)n, sizeof *t);
@@ -117,6 +135,8 @@ int main(int argc, char **argv)
 		writes_per_thread = atol(argv[3]);
 		return threads(atoi(argv[2]));
 	}
-	fprintf(stderr, "usage: livecount fork DIR | livecount threads N WRITES\n");
+	if (argc == 4 && !strcmp(argv[1], "small"))
+		return small(atol(argv[2]), argv[3]);
+	fprintf(stderr, "usage: livecount fork DIR | livecount threads N WRITES | livecount small N DIR\n");
 	return 2;
 }
