@@ -347,7 +347,7 @@ static void sweep_drained(void)
     }
 }
 
-ZC_HOT void zc_inflight_settle_fd(int fd)
+void zc_inflight_settle_fd(int fd)
 {
     if (!any_in_flight() || zc_depth || fd < 0)
         return;

@@ -153,7 +153,7 @@ static __attribute__((noinline)) void small_write_elsewhere(size_t asked)
 
 /* A write below ZCOPY_MIN_BYTES (or any while zcopy is off), counted
  * before it is made (io_hooks.c says why). */
-ZC_HOT void zc_stats_small_write(size_t asked)
+void zc_stats_small_write(size_t asked)
 {
     if (ZC_UNLIKELY(!__atomic_load_n(&zc_hot.ready, __ATOMIC_ACQUIRE) || !*zc_hot.v.single_threaded)) {
         small_write_elsewhere(asked);
