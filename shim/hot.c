@@ -10,9 +10,9 @@
  *   child was forked: it finds the page not ready, and a write refills it
  *   once the child's counts have their own place (live.c makes a child's
  *   file only after a while).  So a child never counts into its parent's
- *   pending writes, and pays a zero-filled page, not a copied one.  Where the kernel cannot
- *   wipe (before 4.14), the page never gets ready and every write takes the
- *   general path.
+ *   pending writes, and pays a zero-filled page, not a copied one.  Where
+ *   the kernel cannot wipe (before 4.14), the page never gets ready and
+ *   every write takes the general path.
  * - ready is stored last, with release: a hook that sees it sees the rest.
  *   The values do not change after the constructor. */
 #include "zcopy.h"
