@@ -152,19 +152,12 @@ static __attribute__((noinline)) void small_write_elsewhere(size_t asked)
 }
 
 /* A write below ZCOPY_MIN_BYTES (or any while zcopy is off), counted
- * before it is made (io_hooks.c says why). */
+ * before it is made (io_hooks.c says why): on hot.c's page where the hook's
+ * own path would have, else here, after the pending ones. */
 void zc_stats_small_write(size_t asked)
 {
-    if (ZC_UNLIKELY(!__atomic_load_n(&zc_hot.ready, __ATOMIC_ACQUIRE) || !*zc_hot.v.single_threaded)) {
+    if (!__atomic_load_n(&zc_hot.ready, __ATOMIC_ACQUIRE) || !zc_hot_count_small(asked))
         small_write_elsewhere(asked);
-        return;
-    }
-    if (!zc_hot.v.counting)
-        return;
-    zc_hot_add(&zc_hot.small_calls, 1);
-    zc_hot_add(&zc_hot.small_bytes, asked);
-    if (ZC_UNLIKELY(__atomic_load_n(&zc_hot.small_calls, __ATOMIC_RELAXED) >= ZC_HOT_BATCH))
-        move_small_pending();
 }
 
 /* ---- every other count ---- */

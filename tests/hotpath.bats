@@ -1,25 +1,15 @@
 #!/usr/bin/env bats
 # The path of a write too small to rewrite, which every program under zcopy
 # pays on every such write (make bench's W5).  On a VM whose syscalls flush
-# the TLB and refill the return predictor, what it costs is mostly how many
-# pages it touches and whether any of it runs after the real call returns
-# (zcopy.h's ZC_HOT, io_hooks.c).  These tests check that shape; the bench
-# measures the nanoseconds.
+# the TLB, what it costs is mostly how many pages it touches and whether any
+# of it runs after the real call returns (zcopy.h's ZC_HOT, io_hooks.c).
+# These tests check that shape; the bench measures the nanoseconds.
 
 bats_require_minimum_version 1.5.0
 
 setup() {
   load test_helper/common
   cd "$BATS_TEST_TMPDIR"
-}
-
-# page_of SYMBOL...: each symbol's 4 KiB page in the library, one per line.
-page_of() {
-  local s
-  for s in "$@"; do
-    nm "$ZC_LIB" | awk -v s="$s" '$3 == s { print s, int(strtonum("0x" $1) / 4096); found = 1 }
-                                   END { if (!found) print s, "missing" }' | head -1
-  done
 }
 
 @test "the small write's code is on one page, and the data it reads is one page of .bss that a forked child gets wiped" {
@@ -35,9 +25,19 @@ page_of() {
   pid=$!
   for _ in $(seq 100); do grep -q libzcopy "/proc/$pid/maps" 2>/dev/null && break; sleep 0.05; done
   base=$(awk '/libzcopy/ { split($1, r, "-"); print r[1]; exit }' "/proc/$pid/maps")
-  flags=$(awk -v a=$(( 0x$base + 0x$hot )) '
-    /^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); inside = strtonum("0x" r[1]) <= a && a < strtonum("0x" r[2]) }
-    inside && /^VmFlags:/ { print; exit }' "/proc/$pid/smaps")
+  page=$(( 0x$base + 0x$hot ))
+  # The VmFlags of the smaps entry holding that page (bash arithmetic:
+  # Debian's awk, mawk, has no strtonum).
+  flags= inside=
+  while read -r first rest; do
+    if [[ $first =~ ^([0-9a-f]+)-([0-9a-f]+)$ ]]; then
+      inside=
+      (( 0x${BASH_REMATCH[1]} <= page && page < 0x${BASH_REMATCH[2]} )) && inside=1
+    elif [ -n "$inside" ] && [ "$first" = VmFlags: ]; then
+      flags=$rest
+      break
+    fi
+  done < "/proc/$pid/smaps"
   kill "$pid"
   echo "$flags"
   grep -qw wf <<<"$flags"
